@@ -1,0 +1,192 @@
+"""Industry templates and tenant configuration, validated on load.
+
+A template (``templates/<name>.yaml``) preconfigures channels, carry-over windows, priors, the KPI
+and budget bounds for an industry. A tenant file names a template and overrides it field by
+field::
+
+    template: ecommerce
+    overrides:
+      channels:
+        tv: {adstock: {max_lag: 10}}
+
+Every problem is reported with the file, the dotted key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from liftos.errors import ConfigError
+from liftos.features.transforms import (
+    Adstock,
+    GeometricAdstock,
+    LogisticSaturation,
+    Prior,
+    Saturation,
+)
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KPI(_Strict):
+    """What the business optimises. ``revenue`` KPIs give ROAS; ``count`` KPIs give cost per KPI."""
+
+    name: str = "revenue"
+    unit: str = "USD"
+    kind: Literal["revenue", "count"] = "revenue"
+
+
+class Seasonality(_Strict):
+    yearly_fourier_order: int = Field(2, ge=0, le=10)
+
+
+class ChannelConfig(_Strict):
+    """How one channel is modelled and what is plausible for it."""
+
+    description: str = ""
+    adstock: Adstock = Field(default_factory=GeometricAdstock)
+    saturation: Saturation = Field(default_factory=LogisticSaturation)
+    # Maximum weekly effect in units of the KPI's maximum (the model works on scaled data).
+    effect_prior: Prior = Field(default_factory=lambda: Prior(dist="HalfNormal", sigma=2.0))
+    roas_bounds: tuple[float, float] = (0.0, 100.0)
+    budget_bounds: tuple[float, float] = (0.5, 1.5)
+
+    @field_validator("roas_bounds", "budget_bounds")
+    @classmethod
+    def _ordered(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= bounds[0] <= bounds[1]:
+            raise ValueError(f"bounds must satisfy 0 <= low <= high, got {list(bounds)}")
+        return bounds
+
+
+class Event(_Strict):
+    """A dated event (promotion, holiday, outage) modelled as a weekly dummy."""
+
+    name: str
+    dates: list[str]
+
+
+class Template(_Strict):
+    name: str
+    description: str = ""
+    kpi: KPI = Field(default_factory=KPI)
+    week_start: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    seasonality: Seasonality = Field(default_factory=Seasonality)
+    trend: bool = True
+    channel_defaults: ChannelConfig = Field(default_factory=ChannelConfig)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    controls: list[str] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+
+    def channel(self, name: str) -> ChannelConfig:
+        """The configuration of ``name``: its own entry, else the template's channel defaults."""
+        return self.channels.get(name, self.channel_defaults)
+
+
+def templates_dir() -> Path:
+    """``LIFTOS_TEMPLATES_DIR`` if set, else the repository's ``templates/`` folder."""
+    env = os.environ.get("LIFTOS_TEMPLATES_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "templates"
+
+
+def available_templates() -> list[str]:
+    return sorted(p.stem for p in templates_dir().glob("*.yaml"))
+
+
+def load_template(name_or_path: str | Path, overrides: dict[str, Any] | None = None,
+                  overrides_source: str = "overrides") -> Template:
+    """Load a template by name (``ecommerce``) or path, optionally deep-merging overrides."""
+    path = _template_path(name_or_path)
+    raw = _read_yaml(path)
+    merged = deep_merge(raw, overrides or {})
+    source = str(path) if not overrides else f"{path} + {overrides_source}"
+    return _validate(merged, source)
+
+
+def load_tenant(path: str | Path) -> Template:
+    """Load a tenant file: ``template: NAME`` plus optional ``overrides:``."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    unknown = set(raw) - {"template", "overrides", "tenant"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; "
+                          "expected 'tenant', 'template' and 'overrides'")
+    if not isinstance(raw.get("template"), str):
+        raise ConfigError(f"{path}: key 'template': expected a template name (string), "
+                          f"got {raw.get('template')!r}")
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{path}: key 'overrides': expected a mapping, got {overrides!r}")
+    return load_template(raw["template"], overrides, overrides_source=str(path))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Field-by-field merge. A mapping whose ``type`` changes is replaced, not merged, so a
+    geometric adstock overridden to Weibull does not inherit geometric priors."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        current = result.get(key)
+        if isinstance(current, dict) and isinstance(value, dict) and (
+                "type" not in value or value.get("type") == current.get("type")):
+            result[key] = deep_merge(current, value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _template_path(name_or_path: str | Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.exists():
+            raise ConfigError(f"{candidate}: template file not found")
+        return candidate
+    path = templates_dir() / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown template '{name_or_path}'; available: "
+                          f"{', '.join(available_templates()) or '(none found)'}")
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _validate(data: dict[str, Any], source: str) -> Template:
+    try:
+        return Template.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid configuration:\n" + _format_errors(exc)) from None
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(part) for part in err["loc"] if not _is_union_tag(part))
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        else:
+            message = err["msg"]
+        lines.append(f"  key '{path}': {message} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _is_union_tag(part: Any) -> bool:
+    return part in ("geometric", "weibull", "logistic", "hill")

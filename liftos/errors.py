@@ -1,0 +1,34 @@
+"""Errors a user can act on: each names where the problem is and which rule it broke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LiftOSError(Exception):
+    """Base class for errors that the CLI reports as a one-line message, without a traceback."""
+
+
+@dataclass
+class InputError(LiftOSError):
+    """Bad input data: names the file, column, row (file line) and the rule that failed."""
+
+    rule: str
+    message: str
+    file: str | None = None
+    column: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = [part for part in (
+            self.file,
+            f"column '{self.column}'" if self.column else None,
+            f"line {self.line}" if self.line is not None else None,
+        ) if part]
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message} [rule: {self.rule}]" if prefix else (
+            f"{self.message} [rule: {self.rule}]")
+
+
+class ConfigError(LiftOSError):
+    """An invalid template or tenant configuration (file, key path and expected type)."""

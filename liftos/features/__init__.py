@@ -1,0 +1,1 @@
+"""Feature engineering: calendar features and media transformations."""

@@ -1,0 +1,302 @@
+"""What a fit produces: contributions, ROAS, shares, response curves, diagnostics; save and load.
+
+Every quantity is recomputed from the posterior draws with the same transformation objects the
+model used, so a run reloaded in a new process gives identical summaries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import liftos
+from liftos.data import Panel
+from liftos.model.spec import Design, FitOptions, ModelSpec, build_design
+
+HDI_PROB = 0.94
+CHUNK_DRAWS = 500
+BAND_DRAWS = 400
+
+
+def hdi(samples: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval over axis 0 (the shortest interval holding ``prob``)."""
+    ordered = np.sort(samples, axis=0)
+    n = ordered.shape[0]
+    inside = int(np.floor(prob * n))
+    if inside >= n:
+        return ordered[0], ordered[-1]
+    widths = ordered[inside:] - ordered[: n - inside]
+    start = np.argmin(widths, axis=0)
+    low = np.take_along_axis(ordered, start[None], axis=0)[0]
+    high = np.take_along_axis(ordered, (start + inside)[None], axis=0)[0]
+    return low, high
+
+
+@dataclass
+class FitResult:
+    spec: ModelSpec
+    panel: Panel
+    design: Design
+    idata: Any
+    options: FitOptions
+    timing: dict[str, Any] = field(default_factory=dict)
+    _summary: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------- draws
+    @property
+    def n_draws(self) -> int:
+        post = self.idata.posterior
+        return post.sizes["chain"] * post.sizes["draw"]
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a variable, chains flattened: ``(S, ...)``."""
+        values = self.idata.posterior[name].values
+        return values.reshape((-1,) + values.shape[2:])
+
+    def _block_params(self, b: int, index: np.ndarray) -> tuple[dict, dict, np.ndarray]:
+        block = self.design.blocks[b]
+        ad = {p: self.draws(f"{p}_{b}")[index] for p in block.adstock.parameter_names}
+        sat = {p: self.draws(f"{p}_{b}")[index] for p in block.saturation.parameter_names}
+        effect = self.draws(f"effect_{b}")[index][:, None, :]  # (s, 1, Cb)
+        if self.design.n_geos > 1:
+            spread = self.draws(f"effect_geo_sd_{b}")[index][:, None, :]
+            offset = self.draws(f"effect_geo_z_{b}")[index]
+            effect = effect * np.exp(spread * offset)  # (s, G, Cb)
+        return ad, sat, effect
+
+    def contributions(self, index: np.ndarray) -> np.ndarray:
+        """Channel contributions in KPI units for the draws ``index``: ``(s, G, T, C)``."""
+        from liftos.model.mmm import block_weights
+
+        G, T = self.design.y.shape
+        out = np.zeros((len(index), G, T, len(self.spec.channels)))
+        for b, block in enumerate(self.design.blocks):
+            ad, sat, effect = self._block_params(b, index)
+            weights = block_weights(np, block, self.design.masks[b], ad)  # (s, L, Cb)
+            adstocked = np.einsum("gtlc,slc->sgtc", self.design.lagged[b], weights)
+            saturated = block.saturation.apply(
+                np, adstocked, **{k: v[:, None, None, :] for k, v in sat.items()})
+            scaled = effect[:, :, None, :] * saturated
+            out[..., list(block.indices)] = scaled * self.design.y_scale[None, :, None, None]
+        return out
+
+    def baseline(self, index: np.ndarray) -> np.ndarray:
+        """Non-media part of the expected KPI in KPI units: ``(s, G, T)``."""
+        d = self.design
+        G, T = d.y.shape
+        scaled = self.draws("baseline_coef")[index] @ d.baseline_matrix().T  # (s, N)
+        return scaled.reshape(len(index), G, T) * d.y_scale[None, :, None]
+
+    def _chunks(self):
+        for start in range(0, self.n_draws, CHUNK_DRAWS):
+            yield np.arange(start, min(start + CHUNK_DRAWS, self.n_draws))
+
+    def band_index(self) -> np.ndarray:
+        """An evenly thinned subset of draws for time-series bands (fixed, so reproducible)."""
+        return np.unique(np.linspace(0, self.n_draws - 1, min(BAND_DRAWS, self.n_draws)).astype(int))
+
+    # ------------------------------------------------------------------------- summaries
+    def contribution_totals(self) -> np.ndarray:
+        """Total contribution over the window per draw and channel: ``(S, C)``."""
+        return np.concatenate([self.contributions(i).sum(axis=(1, 2)) for i in self._chunks()])
+
+    def spend_totals(self) -> np.ndarray:
+        return self.panel.spend.sum(axis=(0, 1))
+
+    def roas_draws(self) -> np.ndarray:
+        return self.contribution_totals() / self.spend_totals()[None, :]
+
+    def time_series(self) -> dict[str, np.ndarray]:
+        """Means and 94% bands over time (summed over geos) for the report's plots."""
+        index = self.band_index()
+        contrib = self.contributions(index).sum(axis=1)          # (s, T, C)
+        base = self.baseline(index).sum(axis=1)                  # (s, T)
+        expected = base + contrib.sum(axis=2)
+        sigma = self.draws("sigma")[index]
+        rng = np.random.default_rng(0)
+        noise = rng.normal(size=(len(index),) + self.design.y.shape) * sigma[:, None, None]
+        predictive = expected + (noise * self.design.y_scale[None, :, None]).sum(axis=1)
+        low, high = hdi(predictive)
+        return {"dates": self.panel.dates, "actual": self.panel.target.sum(axis=0),
+                "fitted_mean": expected.mean(axis=0), "fitted_low": low, "fitted_high": high,
+                "baseline_mean": base.mean(axis=0), "contribution_mean": contrib.mean(axis=0)}
+
+    def response_curves(self, points: int = 41, max_multiple: float = 2.0) -> dict[str, dict]:
+        """Steady-state weekly KPI response to a constant weekly spend per channel.
+
+        Spend is split across geos by their historical share. With normalised adstock a spend
+        held constant adstocks to itself, so the curve is effect * saturation(spend / scale)."""
+        from liftos.model.mmm import block_weights
+
+        index = self.band_index()
+        curves: dict[str, dict] = {}
+        geo_share = self.panel.spend.sum(axis=1) / np.maximum(self.spend_totals(), 1e-12)  # (G,C)
+        for b, block in enumerate(self.design.blocks):
+            ad, sat, effect = self._block_params(b, index)
+            carry = block_weights(np, block, self.design.masks[b], ad).sum(axis=1)  # (s, Cb)
+            for j, c in enumerate(block.indices):
+                weekly = self.panel.spend[:, :, c].sum(axis=0)
+                grid = np.linspace(0.0, max_multiple * weekly.max(), points)
+                x = (grid[None, :, None] * geo_share[None, None, :, c]
+                     / self.design.x_scale[None, None, :, c])            # (1, P, G)
+                x = x * carry[:, j][:, None, None]                       # (s, P, G)
+                params = {k: v[:, None, None, j] for k, v in sat.items()}
+                response = (effect[:, None, :, j] * block.saturation.apply(np, x, **params)
+                            * self.design.y_scale[None, None, :]).sum(axis=2)  # (s, P)
+                low, high = hdi(response)
+                curves[self.spec.channels[c]] = {
+                    "spend": grid.tolist(), "response_mean": response.mean(axis=0).tolist(),
+                    "response_hdi_low": low.tolist(), "response_hdi_high": high.tolist(),
+                    "current_weekly_spend": float(weekly.mean())}
+        return curves
+
+    def diagnostics(self) -> dict[str, Any]:
+        import arviz as az
+
+        post = self.idata.posterior
+        rhat = az.rhat(post)
+        ess = az.ess(post, method="bulk")
+        stats = self.idata.sample_stats
+        diverging = int(stats["diverging"].values.sum()) if "diverging" in stats else 0
+        return {
+            "rhat_max": float(max(float(rhat[v].max()) for v in rhat.data_vars)),
+            "ess_bulk_min": float(min(float(ess[v].min()) for v in ess.data_vars)),
+            "divergences": diverging,
+            "chains": int(post.sizes["chain"]), "draws": int(post.sizes["draw"]),
+            "tune": self.options.tune, "sampler": self.options.sampler,
+        }
+
+    def fit_quality(self, series: dict[str, np.ndarray]) -> dict[str, float]:
+        actual, fitted = series["actual"], series["fitted_mean"]
+        residual = actual - fitted
+        r2 = 1.0 - float((residual ** 2).sum() / ((actual - actual.mean()) ** 2).sum())
+        mape = float(np.mean(np.abs(residual) / np.maximum(np.abs(actual), 1e-12)))
+        return {"r2": r2, "mape": mape}
+
+    def summary(self) -> dict[str, Any]:
+        """The ``summary.json`` contract: per-channel ROAS/contribution/share, diagnostics,
+        timing, and where the numbers came from (data hash, template, options)."""
+        if self._summary is not None:
+            return self._summary
+        totals = self.contribution_totals()
+        spend = self.spend_totals()
+        roas = totals / spend[None, :]
+        shares = totals / np.maximum(totals.sum(axis=1, keepdims=True), 1e-12)
+        roas_low, roas_high = hdi(roas)
+        tot_low, tot_high = hdi(totals)
+        share_low, share_high = hdi(shares)
+        kpi = self.spec.template.kpi
+        channels: dict[str, Any] = {}
+        for c, name in enumerate(self.spec.channels):
+            config = self.spec.channel_config(name)
+            entry = {
+                "roas_mean": float(roas[:, c].mean()), "roas_hdi_low": float(roas_low[c]),
+                "roas_hdi_high": float(roas_high[c]),
+                "contribution_total_mean": float(totals[:, c].mean()),
+                "contribution_total_hdi_low": float(tot_low[c]),
+                "contribution_total_hdi_high": float(tot_high[c]),
+                "share_mean": float(shares[:, c].mean()), "share_hdi_low": float(share_low[c]),
+                "share_hdi_high": float(share_high[c]),
+                "spend_total": float(spend[c]),
+                "roas_bounds": list(config.roas_bounds),
+                "roas_plausible": bool(config.roas_bounds[0] <= roas[:, c].mean()
+                                       <= config.roas_bounds[1]),
+                "adstock": self._parameter_means(name, config.adstock),
+                "saturation": self._parameter_means(name, config.saturation),
+            }
+            if kpi.kind == "count":
+                entry["cost_per_kpi_mean"] = float(spend[c] / max(totals[:, c].mean(), 1e-12))
+            channels[name] = entry
+        series = self.time_series()
+        self._summary = {
+            "channels": channels,
+            "diagnostics": self.diagnostics(),
+            "fit": self.fit_quality(series),
+            "timing": {k: (round(v, 4) if isinstance(v, float) else v)
+                       for k, v in self.timing.items()},
+            "kpi": kpi.model_dump(),
+            "run": {
+                "liftos_version": liftos.__version__,
+                "template": self.spec.template.name,
+                "target": self.spec.target,
+                "data": {"source": self.panel.source, "sha256": self.panel.source_sha256,
+                         "weeks": self.panel.n_weeks, "geos": self.panel.geos,
+                         "start": str(self.panel.dates[0]), "end": str(self.panel.dates[-1]),
+                         "notes": self.panel.notes},
+                "options": asdict(self.options),
+            },
+        }
+        return self._summary
+
+    def _parameter_means(self, channel: str, transform) -> dict[str, Any]:
+        c = self.spec.channels.index(channel)
+        for b, block in enumerate(self.design.blocks):
+            if c in block.indices:
+                j = block.indices.index(c)
+                means = {p: float(self.draws(f"{p}_{b}")[:, j].mean())
+                         for p in transform.parameter_names}
+                return {"type": transform.type, **means}
+        raise KeyError(channel)
+
+    # ----------------------------------------------------------------------- persistence
+    def save(self, out_dir: str | Path) -> Path:
+        """Write posterior (netCDF), model config (JSON), input panel and summary atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic(out / "posterior.nc", lambda p: self.idata.to_netcdf(str(p)))
+        _atomic(out / "panel.parquet", lambda p: self.panel.save(p))
+        config = {"spec": self.spec.to_dict(), "options": asdict(self.options),
+                  "timing": self.timing,
+                  "panel": {"source": self.panel.source, "sha256": self.panel.source_sha256,
+                            "notes": self.panel.notes},
+                  "saved_at": datetime.now(timezone.utc).isoformat()}
+        _write_json(out / "model.json", config)
+        _write_json(out / "summary.json", self.summary())
+        return out
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "FitResult":
+        import arviz as az
+
+        run = Path(run_dir)
+        config = json.loads((run / "model.json").read_text())
+        spec = ModelSpec.from_dict(config["spec"])
+        meta = config["panel"]
+        panel = Panel.load(run / "panel.parquet", spec.target, spec.channels, spec.controls,
+                           meta["source"], meta["sha256"])
+        panel.notes = meta.get("notes", [])
+        idata = az.from_netcdf(str(run / "posterior.nc"))
+        idata.load()
+        return cls(spec=spec, panel=panel, design=build_design(panel, spec), idata=idata,
+                   options=FitOptions(**config["options"]), timing=config["timing"])
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    _atomic(path, lambda p: p.write_text(json.dumps(data, indent=2, default=_json_default)))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _atomic(path: Path, write) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
