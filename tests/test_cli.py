@@ -1,0 +1,69 @@
+"""The ``liftos`` command line: the fit contract, reports, and precise errors on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from liftos.cli import main
+
+FIT_ARGS = ["--date-column", "date_week", "--target", "y", "--channels", "x1,x2",
+            "--controls", "event_1,event_2", "--draws", "200", "--tune", "300", "--chains", "2",
+            "--no-progress"]
+
+
+@pytest.mark.slow
+def test_fit_writes_summary_artifacts_and_report(shared_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["fit", str(shared_data / "mmm_example.csv"), *FIT_ARGS, "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["channels"]) == {"x1", "x2"}
+    for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high", "contribution_total_mean",
+                "share_mean"):
+        assert key in summary["channels"]["x1"]
+    assert set(summary["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "divergences"}
+    assert summary["timing"]["total_s"] > 0
+    for name in ("posterior.nc", "model.json", "panel.parquet", "report.md"):
+        assert (out / name).exists(), name
+    for plot in ("fit_vs_actual", "contributions", "roas", "response_curves"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 5_000
+    report = (out / "report.md").read_text()
+    assert "x1" in report and "r-hat" in report
+    assert "summary.json" in capsys.readouterr().out
+
+
+def test_fit_bad_column_exits_non_zero_with_suggestion(shared_data, tmp_path, capsys):
+    args = [a if a != "x1,x2" else "x1,x3" for a in FIT_ARGS]
+    code = main(["fit", str(shared_data / "mmm_example.csv"), *args, "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "mmm_example.csv" in err and "'x3'" in err and "did you mean 'x2'" in err
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_fit_unknown_template_is_a_clear_error(shared_data, tmp_path, capsys):
+    code = main(["fit", str(shared_data / "mmm_example.csv"), *FIT_ARGS, "--template", "nope",
+                 "--out", str(tmp_path)])
+    assert code == 2 and "unknown template 'nope'" in capsys.readouterr().err
+
+
+def test_simulate_writes_data_and_truth(tmp_path):
+    code = main(["simulate", "--template", "education", "--weeks", "60", "--seed", "4",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    header = (tmp_path / "data.csv").read_text().splitlines()[0].split(",")
+    assert header[:2] == ["date", "enrollments"]
+    for channel, entry in truth["channels"].items():
+        assert channel in header
+        assert entry["roas"] == pytest.approx(entry["contribution_total"] / entry["spend_total"])
+        assert {"adstock", "saturation", "share_of_media", "share_of_outcome"} <= set(entry)
+    assert sum(e["share_of_media"] for e in truth["channels"].values()) == pytest.approx(1.0)
+
+
+def test_simulate_same_seed_is_reproducible(tmp_path):
+    for folder in ("a", "b"):
+        assert main(["simulate", "--weeks", "30", "--seed", "9", "--out", str(tmp_path / folder)]) == 0
+    assert (tmp_path / "a" / "data.csv").read_text() == (tmp_path / "b" / "data.csv").read_text()

@@ -1,0 +1,72 @@
+"""Industry templates load, validate, and accept field-by-field tenant overrides."""
+
+import pytest
+
+from liftos.config import available_templates, load_template, load_tenant
+from liftos.errors import ConfigError
+
+
+def test_industry_templates_load_with_expected_carry_over():
+    assert {"ecommerce", "education", "healthcare"} <= set(available_templates())
+    ecommerce, education = load_template("ecommerce"), load_template("education")
+    healthcare = load_template("healthcare")
+    # education's carry-over windows are longer than e-commerce's, channel by channel
+    assert education.channel("search").adstock.max_lag > ecommerce.channel("search").adstock.max_lag
+    assert education.channel("tv").adstock.type == "weibull"
+    assert education.kpi.kind == "count" and ecommerce.kpi.kind == "revenue"
+    assert healthcare.channel_defaults.saturation.type == "hill"
+    for template in (ecommerce, education, healthcare):
+        for channel in template.channels.values():
+            assert channel.roas_bounds[0] < channel.roas_bounds[1]
+
+
+def test_unknown_channel_falls_back_to_channel_defaults():
+    template = load_template("ecommerce")
+    assert template.channel("podcast") == template.channel_defaults
+
+
+def test_tenant_overrides_field_by_field(tmp_path):
+    tenant = tmp_path / "acme.yaml"
+    tenant.write_text(
+        "template: ecommerce\n"
+        "overrides:\n"
+        "  kpi: {name: orders}\n"
+        "  channels:\n"
+        "    tv: {adstock: {max_lag: 12}}\n")
+    template = load_tenant(tenant)
+    base = load_template("ecommerce")
+    assert template.kpi.name == "orders" and template.kpi.unit == base.kpi.unit
+    assert template.channel("tv").adstock.max_lag == 12
+    # untouched fields of the same object keep the template's values
+    assert template.channel("tv").adstock.priors == base.channel("tv").adstock.priors
+    assert template.channel("tv").roas_bounds == base.channel("tv").roas_bounds
+
+
+def test_override_changing_type_replaces_the_block():
+    template = load_template("ecommerce", {"channels": {"tv": {"adstock": {"type": "weibull"}}}})
+    assert template.channel("tv").adstock.type == "weibull"
+    assert set(template.channel("tv").adstock.priors) == {"shape", "scale"}
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    tenant = tmp_path / "bad.yaml"
+    tenant.write_text("template: ecommerce\noverrides:\n  channels:\n    tv: {adstok: {}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_tenant(tenant)
+    message = str(err.value)
+    assert str(tenant) in message and "channels.tv.adstok" in message and "unknown key" in message
+
+
+def test_wrong_type_names_key_and_expected_type(tmp_path):
+    tenant = tmp_path / "bad.yaml"
+    tenant.write_text("template: ecommerce\noverrides:\n  seasonality: {yearly_fourier_order: two}\n")
+    with pytest.raises(ConfigError) as err:
+        load_tenant(tenant)
+    message = str(err.value)
+    assert "seasonality.yearly_fourier_order" in message and "integer" in message
+    assert "'two'" in message
+
+
+def test_unknown_template_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="available: .*ecommerce"):
+        load_template("retail-banking")

@@ -1,0 +1,129 @@
+"""The MMM recovers known truth, reuses its compiled model, and round-trips through disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from liftos.config import load_template
+from liftos.data import ColumnSpec, load_panel
+from liftos.model import mmm
+from liftos.model.results import FitResult
+from liftos.model.spec import FitOptions, ModelSpec
+from liftos.simulate import simulate
+
+pytestmark = pytest.mark.slow
+
+# Truth for pymc-marketing's mmm_example.csv (shared/DESIGN.md).
+EXAMPLE_TRUE_ROAS = {"x1": 4968.0, "x2": 2275.0}
+FAST = FitOptions(draws=500, tune=500, chains=4, seed=1, progress=False)
+SIM_CHANNELS = ["search", "social", "tv"]
+
+
+@pytest.fixture(scope="session")
+def example_fit(shared_data):
+    panel = load_panel(shared_data / "mmm_example.csv",
+                       ColumnSpec("date_week", "y", ("x1", "x2"), ("event_1", "event_2")))
+    spec = ModelSpec(load_template("generic"), ("x1", "x2"), ("event_1", "event_2"), "y")
+    return mmm.fit(panel, spec, FAST)
+
+
+def test_recovers_mmm_example_roas(example_fit):
+    summary = example_fit.summary()
+    for channel, truth in EXAMPLE_TRUE_ROAS.items():
+        ch = summary["channels"][channel]
+        assert abs(ch["roas_mean"] - truth) / truth < 0.15, (channel, ch["roas_mean"])
+        assert ch["roas_hdi_low"] <= truth <= ch["roas_hdi_high"], (channel, ch)
+    diag = summary["diagnostics"]
+    assert diag["rhat_max"] < 1.05 and diag["divergences"] <= 5
+    assert summary["fit"]["r2"] > 0.9
+
+
+def test_summary_contract(example_fit):
+    summary = example_fit.summary()
+    for ch in summary["channels"].values():
+        for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high", "contribution_total_mean",
+                    "share_mean"):
+            assert isinstance(ch[key], float)
+        assert ch["roas_hdi_low"] < ch["roas_mean"] < ch["roas_hdi_high"]
+    assert sum(ch["share_mean"] for ch in summary["channels"].values()) == pytest.approx(1.0)
+    assert set(summary["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "divergences"}
+    assert set(summary["timing"]) >= {"compile_s", "sampling_s", "total_s"}
+
+
+def _simulated(tmp_path_factory, seed):
+    template = load_template("ecommerce")
+    sim = simulate(template, weeks=156, seed=seed, channels=SIM_CHANNELS)
+    data, _ = sim.write(tmp_path_factory.mktemp(f"sim{seed}"))
+    panel = load_panel(data, ColumnSpec("date", "revenue", tuple(SIM_CHANNELS),
+                                        tuple(template.controls)))
+    return panel, ModelSpec(template, tuple(SIM_CHANNELS), tuple(template.controls), "revenue"), sim
+
+
+@pytest.fixture(scope="session")
+def simulated_fits(tmp_path_factory):
+    fits = []
+    for seed in (1, 2):
+        panel, spec, sim = _simulated(tmp_path_factory, seed)
+        fits.append((mmm.fit(panel, spec, FAST), sim.truth))
+    return fits
+
+
+def test_recovers_simulated_truth_on_two_seeds(simulated_fits):
+    for result, truth in simulated_fits:
+        summary = result.summary()
+        for channel in SIM_CHANNELS:
+            true_roas = truth["channels"][channel]["roas"]
+            ch = summary["channels"][channel]
+            assert ch["roas_hdi_low"] <= true_roas <= ch["roas_hdi_high"], (
+                truth["seed"], channel, true_roas, ch)
+
+
+def test_second_same_shaped_fit_reuses_the_compiled_model(simulated_fits):
+    first, second = simulated_fits[0][0], simulated_fits[1][0]
+    assert first.timing["compile_cache_hit"] is False
+    assert second.timing["compile_cache_hit"] is True
+    assert second.timing["compile_s"] < 0.1 * first.timing["compile_s"]
+    # the reused model saw the second data set, not the first
+    assert not np.allclose(first.design.y, second.design.y)
+    assert (first.summary()["channels"]["search"]["roas_mean"]
+            != second.summary()["channels"]["search"]["roas_mean"])
+
+
+def test_save_then_load_in_a_new_process_gives_the_same_summaries(example_fit, tmp_path):
+    example_fit.save(tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    script = ("import json, sys; from liftos.model.results import FitResult; "
+              "s = FitResult.load(sys.argv[1]).summary(); "
+              "print(json.dumps({'channels': s['channels'], 'diagnostics': s['diagnostics'], "
+              "'fit': s['fit']}))")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")],
+                         capture_output=True, text=True, check=True)
+    reloaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert reloaded["channels"] == saved["channels"]
+    assert reloaded["diagnostics"] == saved["diagnostics"]
+    assert reloaded["fit"] == pytest.approx(saved["fit"])
+    local = FitResult.load(tmp_path / "run")
+    assert local.spec == example_fit.spec
+
+
+def test_geo_model_pools_channel_effects(tmp_path):
+    template = load_template("ecommerce")
+    sim = simulate(template, weeks=104, seed=3, geos=3, channels=["search", "tv"])
+    data, _ = sim.write(tmp_path)
+    panel = load_panel(data, ColumnSpec("date", "revenue", ("search", "tv"),
+                                        tuple(template.controls), "geo"))
+    spec = ModelSpec(template, ("search", "tv"), tuple(template.controls), "revenue")
+    result = mmm.fit(panel, spec, FitOptions(draws=300, tune=300, chains=2, progress=False))
+    assert result.design.n_geos == 3 and "effect_geo_sd_0" in result.idata.posterior
+    summary = result.summary()
+    for channel in ("search", "tv"):
+        true_roas = sim.truth["channels"][channel]["roas"]
+        ch = summary["channels"][channel]
+        assert ch["roas_hdi_low"] <= true_roas <= ch["roas_hdi_high"], (channel, true_roas, ch)
+    contributions = result.contributions(np.arange(10))
+    assert contributions.shape == (10, 3, 104, 2) and (contributions >= 0).all()
