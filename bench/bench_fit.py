@@ -30,7 +30,7 @@ def run(script: str, data: Path, args: argparse.Namespace, cache: Path) -> dict:
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{script} failed:\n{proc.stderr[-3000:]}")
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    line = next(row for row in proc.stdout.splitlines() if row.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
     result["process_s"] = time.perf_counter() - t0
     return result

@@ -219,7 +219,7 @@ def _check_order_and_duplicates(frame: pl.DataFrame, spec: ColumnSpec, geo_colum
         raise rows.error("unique_weeks",
                          f"date {first[spec.date_column]} appears more than once{geo} "
                          f"(lines {lines})", spec.date_column, int(same["__row__"][1]))
-    for (geo,), group in indexed.group_by(geo_column, maintain_order=True):
+    for _, group in indexed.group_by(geo_column, maintain_order=True):
         dates = group[spec.date_column]
         backwards = (dates.diff().dt.total_days() < 0).arg_true()
         if len(backwards):
