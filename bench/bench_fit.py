@@ -43,8 +43,9 @@ def roas_error(roas: dict[str, float], truth_scale: float = 1.0) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path,
-                        default=HERE.parent.parent / "shared" / "data" / "mmm_example.csv")
+    shared = HERE.parent.parent / "shared" / "data" / "mmm_example.csv"
+    bundled = HERE.parent / "tests" / "data" / "mmm_example.csv"
+    parser.add_argument("--data", type=Path, default=shared if shared.exists() else bundled)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)

@@ -8,14 +8,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("LIFTOS_SHARED_DATA", REPO.parent / "shared" / "data"))
+BUNDLED_DATA = REPO / "tests" / "data"
+
+
+def _reference_data_dir() -> Path:
+    """``LIFTOS_SHARED_DATA``, else ``../shared/data`` beside the checkout, else the bundled copy."""
+    if "LIFTOS_SHARED_DATA" in os.environ:
+        return Path(os.environ["LIFTOS_SHARED_DATA"])
+    shared = REPO.parent / "shared" / "data"
+    return shared if (shared / "mmm_example.csv").exists() else BUNDLED_DATA
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    path = SHARED_DATA / "mmm_example.csv"
-    assert path.exists(), f"reference data missing: {path} (set LIFTOS_SHARED_DATA)"
-    return SHARED_DATA
+    folder = _reference_data_dir()
+    assert (folder / "mmm_example.csv").exists(), f"reference data missing in {folder}"
+    return folder
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
