@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -149,16 +150,17 @@ class Design:
 
     @property
     def baseline_names(self) -> list[str]:
-        return self._baseline()[1]
+        return self._baseline[1]
 
     @property
     def baseline_prior_sigma(self) -> np.ndarray:
-        return self._baseline()[2]
+        return self._baseline[2]
 
     def baseline_matrix(self) -> np.ndarray:
         """``(N, P)`` non-media regressors, rows ordered geo-major (N = G * T)."""
-        return self._baseline()[0]
+        return self._baseline[0]
 
+    @cached_property
     def _baseline(self) -> tuple[np.ndarray, list[str], np.ndarray]:
         G, T = self.y.shape
         onehot = np.repeat(np.eye(G), T, axis=0)
