@@ -10,8 +10,6 @@ from pathlib import Path
 
 from liftos.errors import LiftOSError
 
-SAMPLE_DATA = Path(__file__).parent / "sample_data"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -62,11 +60,30 @@ def _parser() -> argparse.ArgumentParser:
     templates = commands.add_parser("templates", help="list industry templates")
     templates.set_defaults(handler=_templates)
 
-    demo = commands.add_parser("demo", help="fit the bundled sample data (the main job for now)")
-    demo.add_argument("--out", type=Path, default=Path(".liftos/demo/run"))
-    demo.add_argument("--draws", type=int, default=1000)
-    demo.add_argument("--tune", type=int, default=1000)
-    demo.set_defaults(handler=_demo)
+    run = commands.add_parser("run", help="run the mmm-refresh Prefect flow for a tenant")
+    _tenant_arguments(run)
+    run.add_argument("--template", default=None, help="template overriding the tenant file's")
+    _sampler_arguments(run)
+    run.add_argument("--dask-address", default=None, help="an existing Dask scheduler")
+    run.add_argument("--refresh", action="store_true", help="recompute cached stages")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="the main job: mmm-refresh on the bundled demo tenant")
+    _sampler_arguments(demo)
+    demo.set_defaults(handler=_demo, tenant="demo", template=None, data=None,
+                      dask_address=None, refresh=False)
+
+    mon = commands.add_parser("monitor", help="check the newest week against the model in service")
+    mon.add_argument("--tenant", action="append", default=None,
+                     help="tenant name (repeatable; default: every tenant with a model)")
+    mon.add_argument("--data", default=None, help="data file or folder overriding the tenant's")
+    mon.set_defaults(handler=_monitor)
+
+    deploy = commands.add_parser("deploy", help="create the work pool, deployments and automations")
+    deploy.set_defaults(handler=_deploy)
+
+    serve = commands.add_parser("serve", help="serve the deployments with their schedules (dev)")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -134,13 +151,84 @@ def _templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenant_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", required=True, help="tenant name (tenants/NAME.yaml) or file")
+    parser.add_argument("--data", default=None, help="data file or folder overriding the tenant's")
+
+
+def _sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from flows.refresh import mmm_refresh
+    from liftos.refresh import ModelOptions
+
+    try:
+        options = ModelOptions(draws=args.draws, tune=args.tune, chains=args.chains,
+                               seed=args.seed, sampler=args.sampler)
+    except ValidationError as exc:
+        raise LiftOSError(f"invalid sampler options: {exc.errors()[0]['loc'][0]} "
+                          f"{exc.errors()[0]['msg']}") from None
+    print(f"running mmm-refresh for tenant '{args.tenant}' ...", file=sys.stderr)
+    state = mmm_refresh(tenant=args.tenant, template=args.template, data=args.data,
+                        options=options, dask_address=args.dask_address, refresh=args.refresh,
+                        return_state=True)
+    if not state.is_completed():
+        print(f"error: run {state.name}: {state.message}", file=sys.stderr)
+        return 1
+    summary = state.result()
+    fit_dir = Path(summary.fit_dir)
+    _print_summary(json.loads((fit_dir / "summary.json").read_text()), fit_dir)
+    for shift in summary.shifted:
+        print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the previous "
+              f"[{shift.previous_low:.3g}, {shift.previous_high:.3g}]")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
-    demo_args = [
-        "fit", str(SAMPLE_DATA / "ecommerce_demo.csv"), "--date-column", "date",
-        "--target", "revenue", "--channels", "search,social,display,email,tv",
-        "--controls", "price_index,promo", "--template", "ecommerce",
-        "--draws", str(args.draws), "--tune", str(args.tune), "--out", str(args.out)]
-    return main(demo_args)
+    code = _run(args)
+    if code == 0:
+        print("\nSee the run (artifacts: ROAS table, report, sampling progress; events) in the "
+              "Prefect UI:\n  .venv/bin/prefect server start   # then open http://127.0.0.1:4200")
+    return code
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from flows.monitor import monitor
+
+    checks = monitor(tenants=args.tenant, data=args.data)
+    for check in checks:
+        verdict = ", ".join(check.anomalies) or "no anomaly"
+        print(f"{check.tenant} week {check.week}: KPI {check.kpi_actual:,.0f}, expected "
+              f"{check.kpi_expected:,.0f} [{check.kpi_low:,.0f}, {check.kpi_high:,.0f}] "
+              f"({'in' if check.in_sample else 'out of'} sample): {verdict}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from flows.deploy import create_automations, deploy_all, deployments, ensure_work_pool
+
+    pool = ensure_work_pool()
+    print(f"work pool: {pool}")
+    deploy_all()
+    print("deployments: " + ", ".join(d["name"] for d in deployments()))
+    print("automations: " + ", ".join(create_automations()))
+    print(f"start a worker: .venv/bin/prefect worker start --pool {pool}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.deploy import serve_all
+
+    serve_all()
+    return 0
 
 
 if __name__ == "__main__":

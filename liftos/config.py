@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import yaml
@@ -31,6 +32,7 @@ from liftos.features.transforms import (
     Saturation,
 )
 
+TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -117,10 +119,10 @@ def load_tenant(path: str | Path) -> Template:
     """Load a tenant file: ``template: NAME`` plus optional ``overrides:``."""
     path = Path(path)
     raw = _read_yaml(path)
-    unknown = set(raw) - {"template", "overrides", "tenant"}
+    unknown = set(raw) - TENANT_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; "
-                          "expected 'tenant', 'template' and 'overrides'")
+                          f"expected some of {sorted(TENANT_KEYS)}")
     if not isinstance(raw.get("template"), str):
         raise ConfigError(f"{path}: key 'template': expected a template name (string), "
                           f"got {raw.get('template')!r}")
@@ -145,15 +147,21 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _template_path(name_or_path: str | Path) -> Path:
+    return named_yaml(name_or_path, templates_dir(), "template", available_templates)
+
+
+def named_yaml(name_or_path: str | Path, folder: Path, kind: str,
+               available: Callable[[], list[str]]) -> Path:
+    """A YAML file given by path, or by name inside ``folder``; a clear error when missing."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.exists():
-            raise ConfigError(f"{candidate}: template file not found")
+            raise ConfigError(f"{candidate}: {kind} file not found")
         return candidate
-    path = templates_dir() / f"{name_or_path}.yaml"
+    path = folder / f"{name_or_path}.yaml"
     if not path.exists():
-        raise ConfigError(f"unknown template '{name_or_path}'; available: "
-                          f"{', '.join(available_templates()) or '(none found)'}")
+        raise ConfigError(f"unknown {kind} '{name_or_path}' (no {path}); available: "
+                          f"{', '.join(available()) or '(none found)'}")
     return path
 
 

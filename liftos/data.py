@@ -7,6 +7,8 @@ aggregated to weeks automatically.
 
 from __future__ import annotations
 
+import dataclasses
+
 import difflib
 import hashlib
 from collections.abc import Sequence
@@ -73,6 +75,26 @@ class Panel:
     def save(self, path: Path) -> None:
         self.to_frame().write_parquet(path)
 
+    def window(self, until: str | None = None, last_weeks: int | None = None) -> "Panel":
+        """The weeks starting on or before ``until``, then only the last ``last_weeks`` of them."""
+        keep = np.ones(self.n_weeks, dtype=bool)
+        if until is not None:
+            try:
+                keep &= self.dates <= np.datetime64(until, "D")
+            except ValueError:
+                raise InputError("date_parses", f"'until' must be a date YYYY-MM-DD, got {until!r}",
+                                 self.source) from None
+        index = np.flatnonzero(keep)
+        if last_weeks is not None:
+            index = index[-last_weeks:]
+        if len(index) == 0:
+            raise InputError("not_empty", f"no weeks left in the window (until={until}, "
+                             f"last_weeks={last_weeks}); data starts {self.dates[0]}", self.source)
+        return dataclasses.replace(
+            self, dates=self.dates[index], spend=self.spend[:, index],
+            target=self.target[:, index], control_values=self.control_values[:, index],
+            notes=[*self.notes, f"window: {self.dates[index[0]]} to {self.dates[index[-1]]}"])
+
     @classmethod
     def load(cls, path: Path, target: str, channels: Sequence[str], controls: Sequence[str],
              source: str = "", source_sha256: str = "") -> "Panel":
@@ -102,7 +124,7 @@ def load_panel(path: str | Path, spec: ColumnSpec, week_start: str = "monday") -
     internal = ColumnSpec("__date__", spec.target, spec.channels, spec.controls, geo_column)
     panel = _frame_to_panel(frame.rename({spec.date_column: "__date__"}), internal,
                             str(path), reader)
-    panel.source, panel.source_sha256, panel.notes = str(path), _sha256(path), notes
+    panel.source, panel.source_sha256, panel.notes = str(path), file_sha256(path), notes
     _check_content(panel, spec, reader)
     return panel
 
@@ -308,7 +330,7 @@ def _check_content(panel: Panel, spec: ColumnSpec, rows: _RowNamer) -> None:
                              spec.target)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

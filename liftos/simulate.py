@@ -145,7 +145,7 @@ def _baseline(template: Template, dates: list[date], media: np.ndarray, media_sh
               rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     weeks = len(dates)
     level = media.mean() * (1 - media_share) / media_share
-    trend = level * rng.uniform(-0.1, 0.25) * linear_trend(weeks)
+    trend = level * rng.uniform(-0.1, 0.25) * linear_trend(np.array(dates, dtype="datetime64[D]"))
     season_basis = fourier_features(np.array(dates, dtype="datetime64[D]"),
                                      template.seasonality.yearly_fourier_order)
     seasonality = level * (season_basis @ rng.normal(0, 0.06, size=season_basis.shape[1])

@@ -57,9 +57,17 @@ def fourier_features(dates: np.ndarray, order: int, period_days: float = 365.25)
     return np.column_stack(columns)
 
 
-def linear_trend(n_weeks: int) -> np.ndarray:
-    """0 at the first week, 1 at the last: the trend coefficient is the change over the window."""
-    return np.linspace(0.0, 1.0, n_weeks) if n_weeks > 1 else np.zeros(n_weeks)
+def linear_trend(dates: np.ndarray, start: np.datetime64 | None = None,
+                 end: np.datetime64 | None = None) -> np.ndarray:
+    """0 at ``start``, 1 at ``end`` (default: the first and last date), linear in time: the trend
+    coefficient is the change over the fitted window, and later weeks extrapolate it."""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    if len(days) == 0:
+        return np.zeros(0)
+    start = days[0] if start is None else np.datetime64(start, "D")
+    end = days[-1] if end is None else np.datetime64(end, "D")
+    span = (end - start).astype(float)
+    return (days - start).astype(float) / span if span > 0 else np.zeros(len(days))
 
 
 def event_dummies(week_starts: np.ndarray, event_dates: dict[str, Sequence[str]]) -> np.ndarray:

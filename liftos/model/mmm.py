@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pymc as pm
@@ -27,6 +27,8 @@ from liftos.model.spec import Design, FitOptions, ModelSpec, build_design
 log = logging.getLogger(__name__)
 
 _CACHE_SIZE = 8
+PROGRESS_RATE_MS = 1000
+ProgressCallback = Callable[[float], None]
 _compiled_models: OrderedDict[str, Any] = OrderedDict()
 
 
@@ -84,14 +86,18 @@ def _vector_prior(name: str, priors: list[Prior]):
     return getattr(pm, priors[0].dist)(name, shape=len(priors), **params)
 
 
-def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), source: str = ""):
-    """Fit the MMM to ``panel``; returns a :class:`~liftos.model.results.FitResult`."""
+def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), source: str = "",
+        progress: ProgressCallback | None = None):
+    """Fit the MMM to ``panel``; returns a :class:`~liftos.model.results.FitResult`.
+
+    ``progress`` receives the fraction of draws done (0 to 1) about once a second while
+    sampling with nutpie."""
     from liftos.model.results import FitResult
 
     started = time.perf_counter()
     design = build_design(panel, spec, source)
     if options.sampler == "nutpie":
-        idata, compile_s, cache_hit, sampling_s = _sample_nutpie(design, spec, options)
+        idata, compile_s, cache_hit, sampling_s = _sample_nutpie(design, spec, options, progress)
     else:
         idata, compile_s, cache_hit, sampling_s = _sample_pymc(design, spec, options)
     timing = {"compile_s": compile_s, "sampling_s": sampling_s, "compile_cache_hit": cache_hit}
@@ -101,7 +107,8 @@ def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), sourc
     return result
 
 
-def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions):
+def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
+                   progress: ProgressCallback | None = None):
     import nutpie
 
     key = spec.signature(design.n_geos, design.y.shape[1], "nutpie")
@@ -119,12 +126,53 @@ def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions):
             _compiled_models.popitem(last=False)
     compile_s = time.perf_counter() - started
     started = time.perf_counter()
-    idata = nutpie.sample(
-        compiled, draws=options.draws, tune=options.tune, chains=options.chains,
-        seed=options.seed, cores=options.cores or min(options.chains, os.cpu_count() or 1),
-        progress_bar=options.progress, low_rank_modified_mass_matrix=options.mass_matrix == "low_rank",
-         save_warmup=False)
+    idata = _run_nutpie(compiled, options, progress)
     return idata, compile_s, cache_hit, time.perf_counter() - started
+
+
+def _run_nutpie(compiled, options: FitOptions, progress: ProgressCallback | None):
+    """``nutpie.sample`` with one addition: sampling progress can go to a callback (a Prefect
+    progress artifact) instead of the terminal. Mirrors nutpie 0.16's ``sample``."""
+    from nutpie import _lib
+    from nutpie.sample import _BackgroundSampler
+
+    settings = (_lib.PyNutsSettings.LowRank if options.mass_matrix == "low_rank"
+                else _lib.PyNutsSettings.Diag)(options.seed)
+    settings.num_tune, settings.num_draws, settings.num_chains = (
+        options.tune, options.draws, options.chains)
+    cores = options.cores or min(options.chains, os.cpu_count() or 1)
+    if progress is not None:
+        progress_type = _lib.ProgressType.template_callback(
+            PROGRESS_RATE_MS, "{{ total_finished_draws }}/{{ total_draws }}", cores,
+            _progress_parser(progress))
+    elif options.progress:
+        progress_type = _lib.ProgressType.indicatif(PROGRESS_RATE_MS)
+    else:
+        progress_type = _lib.ProgressType.none()
+    sampler = _BackgroundSampler.__new__(_BackgroundSampler)
+    sampler._settings, sampler._compiled_model = settings, compiled
+    sampler._save_warmup, sampler._return_raw_trace, sampler._html = False, False, None
+    sampler._zarr_store, sampler._store = None, _lib.PyStorage.arrow()
+    sampler._sampler = compiled._make_sampler(
+        settings, np.zeros(compiled.n_dim), cores, progress_type, sampler._store)
+    try:
+        idata = sampler.wait()
+    except BaseException:
+        sampler.cancel()
+        raise
+    if progress is not None:
+        progress(1.0)
+    return idata
+
+
+def _progress_parser(progress: ProgressCallback) -> Callable[[str], None]:
+    def on_update(formatted: str) -> None:
+        done, total = (int(part) for part in formatted.strip().split("/"))
+        try:
+            progress(done / total if total else 0.0)
+        except Exception:  # a progress sink must never break sampling
+            log.warning("progress callback failed", exc_info=True)
+    return on_update
 
 
 def _sample_pymc(design: Design, spec: ModelSpec, options: FitOptions):

@@ -7,8 +7,6 @@ model used, so a run reloaded in a new process gives identical summaries.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +16,8 @@ import numpy as np
 
 import liftos
 from liftos.data import Panel
+from liftos.errors import InputError
+from liftos.home import atomic_write, write_json
 from liftos.model.spec import Design, FitOptions, ModelSpec, build_design
 
 HDI_PROB = 0.94
@@ -116,17 +116,37 @@ class FitResult:
     def time_series(self) -> dict[str, np.ndarray]:
         """Means and 94% bands over time (summed over geos) for the report's plots."""
         index = self.band_index()
-        contrib = self.contributions(index).sum(axis=1)          # (s, T, C)
-        base = self.baseline(index).sum(axis=1)                  # (s, T)
-        expected = base + contrib.sum(axis=2)
-        sigma = self.draws("sigma")[index]
-        rng = np.random.default_rng(0)
-        noise = rng.normal(size=(len(index),) + self.design.y.shape) * sigma[:, None, None]
-        predictive = expected + (noise * self.design.y_scale[None, :, None]).sum(axis=1)
+        contrib = self.contributions(index)
+        base = self.baseline(index)
+        expected = (base + contrib.sum(axis=3)).sum(axis=1)
+        predictive = self.predictive(index, base, contrib).sum(axis=1)
         low, high = hdi(predictive)
         return {"dates": self.panel.dates, "actual": self.panel.target.sum(axis=0),
                 "fitted_mean": expected.mean(axis=0), "fitted_low": low, "fitted_high": high,
-                "baseline_mean": base.mean(axis=0), "contribution_mean": contrib.mean(axis=0)}
+                "baseline_mean": base.sum(axis=1).mean(axis=0),
+                "contribution_mean": contrib.sum(axis=1).mean(axis=0)}
+
+    def predictive(self, index: np.ndarray, base: np.ndarray | None = None,
+                   contrib: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+        """Posterior predictive KPI draws ``(s, G, T)`` in KPI units (observation noise added)."""
+        base = self.baseline(index) if base is None else base
+        contrib = self.contributions(index) if contrib is None else contrib
+        sigma = self.draws("sigma")[index]
+        noise = np.random.default_rng(seed).normal(size=(len(index),) + self.design.y.shape)
+        scaled_noise = noise * sigma[:, None, None] * self.design.y_scale[None, :, None]
+        return base + contrib.sum(axis=3) + scaled_noise
+
+    def on_panel(self, panel: Panel) -> "FitResult":
+        """This posterior applied to another panel of the same geos, channels and controls (for
+        instance with newer weeks), keeping the fitted scales and trend span."""
+        for what in ("geos", "channels", "controls"):
+            if list(getattr(panel, what)) != list(getattr(self.panel, what)):
+                raise InputError("same_layout_as_model",
+                                 f"{what} {list(getattr(panel, what))} differ from the fitted "
+                                 f"model's {list(getattr(self.panel, what))}", panel.source)
+        design = build_design(panel, self.spec, reference=self.design)
+        return FitResult(spec=self.spec, panel=panel, design=design, idata=self.idata,
+                         options=self.options, timing=self.timing)
 
     def response_curves(self, points: int = 41, max_multiple: float = 2.0) -> dict[str, dict]:
         """Steady-state weekly KPI response to a constant weekly spend per channel.
@@ -250,15 +270,15 @@ class FitResult:
         """Write posterior (netCDF), model config (JSON), input panel and summary atomically."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic(out / "posterior.nc", lambda p: self.idata.to_netcdf(str(p)))
-        _atomic(out / "panel.parquet", lambda p: self.panel.save(p))
+        atomic_write(out / "posterior.nc", lambda p: self.idata.to_netcdf(str(p)))
+        atomic_write(out / "panel.parquet", lambda p: self.panel.save(p))
         config = {"spec": self.spec.to_dict(), "options": asdict(self.options),
                   "timing": self.timing,
                   "panel": {"source": self.panel.source, "sha256": self.panel.source_sha256,
                             "notes": self.panel.notes},
                   "saved_at": datetime.now(timezone.utc).isoformat()}
-        _write_json(out / "model.json", config)
-        _write_json(out / "summary.json", self.summary())
+        write_json(out / "model.json", config)
+        write_json(out / "summary.json", self.summary())
         return out
 
     @classmethod
@@ -276,27 +296,3 @@ class FitResult:
         idata.load()
         return cls(spec=spec, panel=panel, design=build_design(panel, spec), idata=idata,
                    options=FitOptions(**config["options"]), timing=config["timing"])
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    _atomic(path, lambda p: p.write_text(json.dumps(data, indent=2, default=_json_default)))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def _atomic(path: Path, write) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

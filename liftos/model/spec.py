@@ -143,6 +143,7 @@ class Design:
     geos: list[str] = field(default_factory=list)
     covariate_names: list[str] = field(default_factory=list)
     has_trend: bool = True
+    trend_span: tuple[np.datetime64, np.datetime64] | None = None
 
     @property
     def n_geos(self) -> int:
@@ -190,18 +191,28 @@ class Design:
         return arrays
 
 
-def build_design(panel: Panel, spec: ModelSpec, source: str = "") -> Design:
-    check_enough_rows(panel, spec, source)
-    y_scale = np.abs(panel.target).max(axis=1)
-    x_scale = panel.spend.max(axis=1)
-    x_scale = np.where(x_scale > 0, x_scale, 1.0)
+def build_design(panel: Panel, spec: ModelSpec, source: str = "",
+                 reference: Design | None = None) -> Design:
+    """Scaled model inputs for ``panel``. With ``reference`` (the design a model was fitted on),
+    the reference's scales and trend span are kept, so that model can predict new weeks."""
+    if reference is None:
+        check_enough_rows(panel, spec, source)
+        y_scale = np.abs(panel.target).max(axis=1)
+        x_scale = panel.spend.max(axis=1)
+        x_scale = np.where(x_scale > 0, x_scale, 1.0)
+        trend_span = (panel.dates[0], panel.dates[-1])
+    else:
+        y_scale, x_scale, trend_span = reference.y_scale, reference.x_scale, reference.trend_span
     scaled_spend = panel.spend / x_scale[:, None, :]
     blocks = spec.blocks()
     lagged_blocks = [lagged(scaled_spend[:, :, list(block.indices)], block.max_lag)
                      for block in blocks]
-    covariate_scale = np.abs(panel.control_values).max(axis=(0, 1)) if panel.controls else (
-        np.zeros(0))
-    covariate_scale = np.where(covariate_scale > 0, covariate_scale, 1.0)
+    if reference is not None:
+        covariate_scale = reference.covariate_scale
+    else:
+        covariate_scale = np.abs(panel.control_values).max(axis=(0, 1)) if panel.controls else (
+            np.zeros(0))
+        covariate_scale = np.where(covariate_scale > 0, covariate_scale, 1.0)
     controls = panel.control_values / covariate_scale
     events = event_dummies(panel.dates, spec.events)
     covariates = np.concatenate(
@@ -215,7 +226,8 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "") -> Design:
         covariates=covariates,
         covariate_scale=covariate_scale,
         fourier=fourier_features(panel.dates, spec.fourier_order),
-        trend=linear_trend(panel.n_weeks),
+        trend=linear_trend(panel.dates, *trend_span),
+        trend_span=trend_span,
         blocks=blocks,
         geos=list(panel.geos),
         covariate_names=[*panel.controls, *(f"event:{name}" for name in spec.events)],

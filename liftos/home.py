@@ -1,0 +1,88 @@
+"""The data home: where every tenant's raw inputs, panels, fits, run log and monitor checks live.
+
+``LIFTOS_HOME`` (default ``./.liftos``)::
+
+    tenants/<tenant>/
+      raw/<sha256>.csv         inputs exactly as received (content-addressed, never rewritten)
+      panels/<key>.parquet     validated weekly panels
+      features/<key>/          model spec and design matrix of a validated panel
+      fits/<key>/              posterior, summary, report of one fit (key: inputs + options)
+      runs.jsonl               one line per completed refresh, append-only
+      current.json             the model in service (what monitoring compares against)
+      monitor/<week>.json      always-on checks
+
+Every write is atomic: a temporary file in the same folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def liftos_home() -> Path:
+    return Path(os.environ.get("LIFTOS_HOME", ".liftos")).resolve()
+
+
+class DataHome:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).resolve() if root is not None else liftos_home()
+
+    def tenant(self, tenant: str) -> Path:
+        return self.root / "tenants" / tenant
+
+    def folder(self, tenant: str, kind: str) -> Path:
+        path = self.tenant(tenant) / kind
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def current(self, tenant: str) -> dict[str, Any] | None:
+        """The pointer to the tenant's model in service, or None before the first refresh."""
+        path = self.tenant(tenant) / "current.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def set_current(self, tenant: str, record: dict[str, Any]) -> None:
+        self.tenant(tenant).mkdir(parents=True, exist_ok=True)
+        write_json(self.tenant(tenant) / "current.json", record)
+
+    def append_run(self, tenant: str, record: dict[str, Any]) -> None:
+        self.tenant(tenant).mkdir(parents=True, exist_ok=True)
+        with open(self.tenant(tenant) / "runs.jsonl", "a") as log:
+            log.write(json.dumps(record, default=json_default) + "\n")
+
+    def runs(self, tenant: str) -> list[dict[str, Any]]:
+        path = self.tenant(tenant) / "runs.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=json_default)))
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

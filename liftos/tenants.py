@@ -1,0 +1,148 @@
+"""Tenants: who LiftOS models, with which template, from which data, in which time zone.
+
+A tenant file (``tenants/<name>.yaml``, or any path) extends the template/overrides file that
+``liftos fit --tenant-config`` reads with where the data lives and the tenant's time zone::
+
+    tenant: acme
+    template: ecommerce
+    timezone: America/New_York
+    data: {path: data/acme.csv, date_column: date, target: revenue}
+    overrides: {channels: {tv: {adstock: {max_lag: 10}}}}
+
+Relative data paths are resolved against the tenant file's folder. Channels and controls default
+to the template's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from liftos.config import (
+    Template,
+    _format_errors,
+    _read_yaml,
+    load_template,
+    load_tenant,
+    named_yaml,
+)
+from liftos.data import ColumnSpec
+from liftos.errors import ConfigError
+
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+DATA_SUFFIXES = (".csv", ".parquet")
+
+
+class DataSourceConfig(BaseModel):
+    """A wide weekly (or daily) table: one row per week (per geo), one spend column per channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    date_column: str = "date"
+    target: str | None = None
+    channels: tuple[str, ...] | None = None
+    controls: tuple[str, ...] | None = None
+    geo_column: str | None = None
+
+
+class Tenant(BaseModel):
+    """A resolved tenant: its validated template (overrides applied) and its data source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    template: Template
+    timezone: str
+    data_path: Path
+    columns: ColumnSpec
+    config_source: str
+
+    def config_hash(self) -> str:
+        """Changes whenever anything that shapes the model changes (template, columns)."""
+        blob = json.dumps({"template": self.template.model_dump(mode="json"),
+                           "columns": self.columns.__dict__}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def tenants_dir() -> Path:
+    """``LIFTOS_TENANTS_DIR`` if set, else the repository's ``tenants/`` folder."""
+    env = os.environ.get("LIFTOS_TENANTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "tenants"
+
+
+def available_tenants() -> list[str]:
+    return sorted(p.stem for p in tenants_dir().glob("*.yaml"))
+
+
+def load_tenant_config(name_or_path: str | Path, template: str | None = None,
+                       data: str | Path | None = None) -> Tenant:
+    """Resolve a tenant by name (``demo``) or path; ``template``/``data`` override the file's."""
+    path = _tenant_path(name_or_path)
+    raw = _read_yaml(path)
+    name = raw.get("tenant", path.stem)
+    if not isinstance(name, str) or not TENANT_NAME.match(name):
+        raise ConfigError(f"{path}: key 'tenant': expected lowercase letters, digits, '-' or '_' "
+                          f"(at most 63), got {name!r}")
+    resolved = load_tenant(path)
+    if template is not None:
+        resolved = load_template(template, raw.get("overrides") or {}, overrides_source=str(path))
+    source = _data_source(raw.get("data"), path)
+    data_path = _data_path(Path(data) if data is not None else Path(source.path), path,
+                           from_cli=data is not None)
+    columns = ColumnSpec(
+        date_column=source.date_column,
+        target=source.target or resolved.kpi.name,
+        channels=tuple(source.channels or resolved.channels),
+        controls=tuple(source.controls if source.controls is not None else resolved.controls),
+        geo_column=source.geo_column)
+    if not columns.channels:
+        raise ConfigError(f"{path}: no channels: list them under 'data.channels' or in the template")
+    return Tenant(name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
+                  data_path=data_path, columns=columns, config_source=str(path))
+
+
+def _tenant_path(name_or_path: str | Path) -> Path:
+    return named_yaml(name_or_path, tenants_dir(), "tenant", available_tenants)
+
+
+def _data_source(raw: object, path: Path) -> DataSourceConfig:
+    if raw is None:
+        raise ConfigError(f"{path}: key 'data': missing; say where the tenant's data lives, "
+                          "e.g. data: {path: data.csv, date_column: date, target: revenue}")
+    try:
+        return DataSourceConfig.model_validate(raw)
+    except ValidationError as exc:
+        errors = _format_errors(exc).replace("key '", "key 'data.")
+        raise ConfigError(f"{path}: invalid data source:\n{errors}") from None
+
+
+def _data_path(given: Path, tenant_file: Path, from_cli: bool) -> Path:
+    """A file, or a folder holding ``data.csv``/``data.parquet`` (what ``liftos simulate`` writes)."""
+    path = given if (given.is_absolute() or from_cli) else tenant_file.parent / given
+    if path.is_dir():
+        candidates = [path / f"data{suffix}" for suffix in DATA_SUFFIXES]
+        found = [c for c in candidates if c.exists()] or sorted(
+            p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        if len(found) != 1 and not (found and found[0].stem == "data"):
+            raise ConfigError(f"{path}: expected one data file (data.csv or data.parquet) in the "
+                              f"folder, found {[p.name for p in found] or 'none'}")
+        path = found[0]
+    if not path.exists():
+        raise ConfigError(f"{path}: data file not found (tenant file {tenant_file})")
+    return path.resolve()
+
+
+def _timezone(value: object, path: Path) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: key 'timezone': expected an IANA time zone such as "
+                          f"'Europe/London', got {value!r}") from None
+    return str(value)
