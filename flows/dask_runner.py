@@ -1,0 +1,78 @@
+"""Where LiftOS's heavy compute runs: an existing Dask scheduler when one is configured, else a
+local cluster described by ``deployments/dask-cluster.yaml``.
+
+The address is resolved when the first task is submitted (not at import), in this order:
+the flow run's ``dask_address`` parameter, the Prefect Variable ``liftos-dask-address``, the
+``LIFTOS_DASK_ADDRESS`` environment variable. A flow that submits nothing starts no cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.context import FlowRunContext
+from prefect.utilities.importtools import from_qualified_name
+from prefect_dask import DaskTaskRunner
+
+ADDRESS_VARIABLE = "liftos-dask-address"
+ADDRESS_ENV = "LIFTOS_DASK_ADDRESS"
+CLUSTER_SPEC = Path(__file__).resolve().parents[1] / "deployments" / "dask-cluster.yaml"
+
+log = logging.getLogger(__name__)
+
+
+def configured_address() -> tuple[str | None, str]:
+    """The scheduler address and where it came from (for the run log)."""
+    context = FlowRunContext.get()
+    parameters = context.parameters if context else {}
+    if parameters.get("dask_address"):
+        return parameters["dask_address"], "flow parameter dask_address"
+    try:
+        from prefect.variables import Variable
+
+        value = Variable.get(ADDRESS_VARIABLE, default=None)
+    except Exception:  # no API reachable: the other sources still apply
+        value = None
+    if value:
+        return str(value), f"Prefect Variable {ADDRESS_VARIABLE}"
+    if os.environ.get(ADDRESS_ENV):
+        return os.environ[ADDRESS_ENV], f"environment {ADDRESS_ENV}"
+    return None, "none configured"
+
+
+def cluster_spec(path: Path | None = None) -> tuple[str, dict[str, Any]]:
+    spec = yaml.safe_load((path or Path(os.environ.get("LIFTOS_DASK_CLUSTER", CLUSTER_SPEC)))
+                          .read_text()) or {}
+    kwargs = dict(spec.get("cluster_kwargs") or {})
+    if "distributed.LocalCluster" in spec.get("cluster_class", "distributed.LocalCluster"):
+        kwargs.setdefault("silence_logs", logging.WARNING)
+    return spec.get("cluster_class", "distributed.LocalCluster"), kwargs
+
+
+class LiftOSDaskTaskRunner(DaskTaskRunner):
+    """A DaskTaskRunner that decides between an existing scheduler and a local cluster at run
+    time, so one deployment works on a laptop and against a shared cluster."""
+
+    def __init__(self, address: str | None = None):
+        super().__init__(address=address)
+
+    def duplicate(self) -> "LiftOSDaskTaskRunner":
+        return type(self)(address=self.address)
+
+    @property
+    def client(self):
+        if self._client is None and self._cluster is None and not self.address:
+            address, origin = configured_address()
+            if address:
+                self.logger.info("Dask scheduler %s (from %s)", address, origin)
+                self.address = address
+            else:
+                name, kwargs = cluster_spec()
+                self.cluster_class = name
+                self.resolved_cluster_class = from_qualified_name(name)
+                self.cluster_kwargs = kwargs
+        return DaskTaskRunner.client.fget(self)

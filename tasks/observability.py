@@ -1,0 +1,121 @@
+"""What a run shows in the Prefect UI: artifacts (ROAS table, report, sampling progress) and
+events (``liftos.model.fitted``, ``liftos.roas.shifted``, ``liftos.anomaly.detected``).
+
+From the UI alone one can trace a number to the data (path and sha256), the configuration
+(tenant file, template, config hash) and the model (fit folder, graph signature, options).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.events import emit_event
+
+from liftos import refresh
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_INTERVAL_S = 1.0
+
+
+def artifact_key(*parts: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def tenant_resource(tenant: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"liftos.tenant.{tenant}",
+            "prefect.resource.name": tenant, "liftos.tenant": tenant}
+
+
+class SamplingProgress:
+    """A progress artifact that follows the sampler (updated at most once a second)."""
+
+    def __init__(self, tenant: str):
+        self.artifact_id = create_progress_artifact(
+            progress=0.0, key=artifact_key("fit-progress", tenant),
+            description=f"Sampling the {tenant} model (percent of draws done)")
+        self._last = 0.0
+
+    def update(self, fraction: float) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last < PROGRESS_MIN_INTERVAL_S:
+            return
+        self._last = now
+        update_progress_artifact(self.artifact_id, progress=round(100.0 * fraction, 1))
+
+
+def publish_run(summary: refresh.RunSummary, fitted: refresh.FittedModel,
+                run_id: str | None) -> None:
+    tenant = summary.tenant
+    create_table_artifact(key=artifact_key("roas", tenant), table=roas_table(summary),
+                          description=f"ROAS per channel with 94% HDI, {tenant}")
+    create_markdown_artifact(key=artifact_key("report", tenant),
+                             markdown=run_markdown(summary, fitted, run_id),
+                             description=f"MMM refresh report, {tenant}")
+    emit_event(event="liftos.model.fitted", resource=tenant_resource(tenant),
+               payload={"fit_dir": summary.fit_dir, "flow_run_id": run_id,
+                        "data_sha256": summary.data_sha256, "config_hash": summary.config_hash,
+                        "signature": summary.signature, "diagnostics": summary.diagnostics,
+                        "roas": {c: r["roas_mean"] for c, r in summary.roas.items()}})
+    for shift in summary.shifted:
+        emit_event(event="liftos.roas.shifted", resource=tenant_resource(tenant),
+                   related=[{"prefect.resource.id": f"liftos.channel.{shift.channel}",
+                             "prefect.resource.role": "channel"}],
+                   payload={**shift.model_dump(), "flow_run_id": run_id,
+                            "previous_fit_dir": summary.previous_fit_dir})
+
+
+def roas_table(summary: refresh.RunSummary) -> list[dict[str, Any]]:
+    shifted = {s.channel for s in summary.shifted}
+    return [{"channel": channel, "roas_mean": round(r["roas_mean"], 4),
+             "roas_hdi_low": round(r["roas_hdi_low"], 4),
+             "roas_hdi_high": round(r["roas_hdi_high"], 4),
+             "share_of_media": round(r["share_mean"], 4),
+             "shifted_vs_previous": channel in shifted}
+            for channel, r in summary.roas.items()]
+
+
+def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
+                 run_id: str | None) -> str:
+    panel = fitted.features.panel
+    ref = panel.tenant
+    d = summary.diagnostics
+    plots = sorted((Path(summary.fit_dir) / "plots").glob("*.png"))
+    lines = [
+        f"# {summary.tenant}: MMM refresh",
+        "",
+        "| channel | ROAS | 94% HDI | share of media | shifted |",
+        "|---|---:|---|---:|---|",
+        *(f"| {row['channel']} | {row['roas_mean']:.3g} | [{row['roas_hdi_low']:.3g}, "
+          f"{row['roas_hdi_high']:.3g}] | {row['share_of_media']:.1%} | "
+          f"{'yes' if row['shifted_vs_previous'] else ''} |" for row in roas_table(summary)),
+        "",
+        f"**Sampler**: r-hat max {d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, "
+        f"divergences {d['divergences']}; compile {fitted.compile_s:.1f} s "
+        f"({'reused' if fitted.compile_cache_hit else 'new'}), sampling {fitted.sampling_s:.1f} s.",
+        "",
+        "## Provenance",
+        f"- **data**: `{panel.source_path}` (sha256 `{panel.source_sha256}`), "
+        f"{panel.weeks} weeks {panel.first_week} to {panel.last_week}, geos {list(panel.geos)}",
+        f"- **config**: tenant file `{ref.config_source}`, template `{ref.template}`, "
+        f"config hash `{ref.config_hash}`",
+        f"- **model**: graph signature `{summary.signature}`, options "
+        f"`{fitted.options.model_dump()}`, artifacts in `{summary.fit_dir}`",
+        f"- **flow run**: `{run_id}`; previous model `{summary.previous_fit_dir or 'none'}`",
+        f"- **report**: `{summary.report_path}`",
+        *(f"- plot: [{p.stem}]({p.as_uri()})" for p in plots),
+    ]
+    for note in panel.notes:
+        lines.append(f"- data note: {note}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""One Prefect task per refresh stage, each a thin wrapper over ``liftos.refresh``.
+
+Stages whose inputs are content-addressed records are cached across flow runs on those inputs
+(file hashes + configuration + options), so re-running after a failure resumes where it failed:
+a crash after the fit does not refit. A stage that fails raises :class:`StageFailed`, whose
+message names the stage and carries the library's precise error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from prefect import task
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.runtime import flow_run
+
+from liftos import refresh
+from liftos.errors import LiftOSError
+from liftos.home import DataHome
+from liftos.tenants import load_tenant_config
+from tasks import observability
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+STAGE_CACHE = INPUTS + TASK_SOURCE
+
+
+class StageFailed(LiftOSError):
+    def __init__(self, stage: str, error: Exception):
+        super().__init__(f"stage '{stage}' failed: {error}")
+        self.stage = stage
+
+
+def stage(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Name failures after the stage, so the failed run's state message says where it broke."""
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except StageFailed:
+                raise
+            except LiftOSError as exc:
+                raise StageFailed(name, exc) from exc
+        return wrapper
+    return decorate
+
+
+@task(name="land-input", task_run_name="land-input-{tenant}")
+@stage("land-input")
+def land_input(tenant: str, template: str | None = None, data: str | None = None,
+               home: str | None = None) -> refresh.LandedInput:
+    """Resolve the tenant's configuration and land its data file verbatim (never cached: this is
+    where new data is noticed)."""
+    resolved = load_tenant_config(tenant, template=template, data=data)
+    return refresh.land_input(refresh.tenant_ref(resolved, DataHome(home)))
+
+
+@task(name="validate-input", cache_policy=STAGE_CACHE, persist_result=True)
+@stage("validate-input")
+def validate_input(landed: refresh.LandedInput, until: str | None = None
+                   ) -> refresh.ValidatedPanel:
+    return refresh.validate_input(landed, until)
+
+
+@task(name="build-features", cache_policy=STAGE_CACHE, persist_result=True)
+@stage("build-features")
+def build_features(validated: refresh.ValidatedPanel) -> refresh.Features:
+    return refresh.build_features(validated)
+
+
+@task(name="fit-model", cache_policy=STAGE_CACHE, persist_result=True)
+@stage("fit-model")
+def fit_model(features: refresh.Features, options: refresh.ModelOptions) -> refresh.FittedModel:
+    """The heavy stage: submitted to Dask; sampling progress goes to a progress artifact."""
+    progress = observability.SamplingProgress(features.panel.tenant.tenant)
+    return refresh.fit_model(features, options, progress=progress.update)
+
+
+@task(name="summarize-run")
+@stage("summarize-run")
+def summarize_run(fitted: refresh.FittedModel, promote: bool = True) -> refresh.RunSummary:
+    """Report, compare with the model in service, promote; publish artifacts and events."""
+    run_id = flow_run.id
+    summary = refresh.summarize_run(fitted, run_id=run_id, promote=promote)
+    observability.publish_run(summary, fitted, run_id)
+    return summary
+
