@@ -32,6 +32,7 @@ test-fast: install
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_fit.py
+	$(BIN)/python bench/bench_orchestration.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

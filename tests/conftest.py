@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = REPO / "tests" / "data"
+DEMO_DATA = REPO / "liftos" / "sample_data" / "ecommerce_demo.csv"
+
+# Prefect reads its settings at import: keep the tests' Prefect state out of ~/.prefect.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-test-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("LIFTOS_HOME", tempfile.mkdtemp(prefix="liftos-test-home-"))
 
 
 def _reference_data_dir() -> Path:
@@ -29,4 +36,37 @@ def shared_data() -> Path:
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One Prefect test server (SQLite) for the session; heartbeats off (they add ~1 s a flow)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
+            updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None, silence_logs=40) as cluster:
+        yield cluster
+
+
+def write_tenant(folder: Path, name: str, data: Path, **extra: object) -> Path:
+    """A tenant file for the ecommerce demo data layout."""
+    import yaml
+
+    spec = {"tenant": name, "template": "ecommerce", "timezone": "America/New_York",
+            "data": {"path": str(data), "date_column": "date", "target": "revenue",
+                     "channels": ["search", "social", "display", "email", "tv"],
+                     "controls": ["price_index", "promo"]}, **extra}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
     return path

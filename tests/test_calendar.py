@@ -35,7 +35,9 @@ def test_fourier_features_are_periodic():
 
 
 def test_trend_and_events():
-    np.testing.assert_allclose(linear_trend(3), [0.0, 0.5, 1.0])
     weeks = np.array(["2024-01-01", "2024-01-08", "2024-01-15"], dtype="datetime64[D]")
+    np.testing.assert_allclose(linear_trend(weeks), [0.0, 0.5, 1.0])
+    later = np.array(["2024-01-22"], dtype="datetime64[D]")
+    np.testing.assert_allclose(linear_trend(later, weeks[0], weeks[-1]), [1.5])
     flags = event_dummies(weeks, {"sale": ["2024-01-10"], "launch": ["2024-01-15", "2024-01-02"]})
     np.testing.assert_array_equal(flags, [[0, 1], [1, 0], [0, 1]])

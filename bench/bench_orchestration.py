@@ -1,0 +1,150 @@
+"""Orchestration overhead per stage and always-on monitoring latency.
+
+    .venv/bin/python bench/bench_orchestration.py [--repeats 7]
+
+Runs against Prefect's local test server (SQLite) and a persistent in-process Dask cluster, with
+the demo tenant and a small sampler (the fit's own time is subtracted, so its size does not
+matter). Per run:
+
+* library: the five refresh stages called directly, no Prefect (the baseline);
+* flow: ``mmm_refresh`` with every stage recomputed (``refresh=True``); inside it each library
+  stage is timed, so overhead per stage = (flow wall - fixed flow cost - library time) / stages;
+* fixed flow cost: an empty flow with the same settings;
+* monitor: ``monitor`` flow end to end on a warm process, and the library check alone.
+
+Prints a table and writes bench/results/orchestration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-bench-prefect-"))
+os.environ.setdefault("LIFTOS_HOME", tempfile.mkdtemp(prefix="liftos-bench-home-"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+STAGES = ("land_input", "validate_input", "build_features", "fit_model", "summarize_run")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--heartbeat", action="store_true",
+                        help="keep Prefect's flow heartbeats on (adds ~1 s at each flow end)")
+    args = parser.parse_args()
+
+    from distributed import LocalCluster
+    from prefect import flow
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.monitor import monitor
+    from flows.refresh import mmm_refresh
+    from liftos import monitor as monitor_lib
+    from liftos import refresh
+    from liftos.home import DataHome
+    from liftos.tenants import load_tenant_config
+
+    options = refresh.ModelOptions(draws=100, tune=100, chains=2, seed=1)
+    inner: dict[str, float] = {}
+    for name in STAGES:  # time each library stage where the tasks call it
+        setattr(refresh, name, _timed(getattr(refresh, name), name, inner))
+
+    def library_once() -> float:
+        ref = refresh.tenant_ref(load_tenant_config("demo"), DataHome())
+        started = time.perf_counter()
+        landed = refresh.land_input(ref)
+        features = refresh.build_features(refresh.validate_input(landed))
+        refresh.summarize_run(refresh.fit_model(features, options))
+        return time.perf_counter() - started
+
+    @flow(name="empty")
+    def empty_flow(dask_address: str | None = None) -> None:
+        return None
+
+    updates = {} if args.heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    rows = {"library_s": [], "flow_s": [], "flow_library_s": [], "empty_flow_s": [],
+            "monitor_flow_s": [], "monitor_library_s": []}
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings(updates=updates), \
+            LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                         dashboard_address=None, silence_logs=40) as cluster:
+        address = cluster.scheduler_address
+        mmm_refresh(tenant="demo", options=options, dask_address=address)  # warm: compile, imports
+        monitor(tenants=["demo"])
+        for _ in range(args.repeats):
+            rows["library_s"].append(library_once())
+            inner.clear()
+            started = time.perf_counter()
+            mmm_refresh(tenant="demo", options=options, dask_address=address, refresh=True)
+            rows["flow_s"].append(time.perf_counter() - started)
+            rows["flow_library_s"].append(sum(inner.values()))
+            started = time.perf_counter()
+            empty_flow(dask_address=address)
+            rows["empty_flow_s"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            monitor(tenants=["demo"])
+            rows["monitor_flow_s"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            monitor_lib.check_tenant("demo")
+            rows["monitor_library_s"].append(time.perf_counter() - started)
+    report(rows, args)
+    return 0
+
+
+def _timed(fn, name: str, sink: dict[str, float]):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sink[name] = sink.get(name, 0.0) + time.perf_counter() - started
+    return wrapper
+
+
+def report(rows: dict[str, list[float]], args) -> None:
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    per_stage = [(f - e - lib) / len(STAGES) for f, e, lib in
+                 zip(rows["flow_s"], rows["empty_flow_s"], rows["flow_library_s"])]
+    monitor_sorted = sorted(rows["monitor_flow_s"])
+    p95 = monitor_sorted[min(len(monitor_sorted) - 1, int(0.95 * len(monitor_sorted)))]
+    table = [
+        ("refresh stages as library calls (baseline)", f"{med['library_s']:.3f} s", ""),
+        ("mmm_refresh flow, all stages recomputed", f"{med['flow_s']:.3f} s",
+         f"{med['flow_s'] / med['library_s']:.2f}x baseline"),
+        ("  of which library work inside the tasks", f"{med['flow_library_s']:.3f} s", ""),
+        ("empty flow (fixed cost per flow run)", f"{med['empty_flow_s']:.3f} s", ""),
+        ("orchestration overhead per stage", f"{1000 * statistics.median(per_stage):.1f} ms",
+         "target < 6 ms"),
+        ("monitor flow, warm, p50", f"{med['monitor_flow_s']:.3f} s", "target < 2 s"),
+        ("monitor flow, warm, p95", f"{p95:.3f} s", ""),
+        ("monitor check as a library call, p50", f"{med['monitor_library_s']:.3f} s",
+         f"flow = {med['monitor_flow_s'] / med['monitor_library_s']:.1f}x"),
+    ]
+    width = max(len(r[0]) for r in table)
+    print(f"\nOrchestration ({args.repeats} repeats, medians; heartbeats "
+          f"{'on' if args.heartbeat else 'off'}; Prefect local server on SQLite, "
+          "in-process Dask cluster)")
+    print(f"{'measure':<{width}}  {'value':>10}  note")
+    for name, value, note in table:
+        print(f"{name:<{width}}  {value:>10}  {note}")
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "orchestration.json").write_text(json.dumps(
+        {"rows": rows, "per_stage_overhead_s": per_stage, "heartbeat": args.heartbeat},
+        indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

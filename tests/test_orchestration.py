@@ -1,0 +1,250 @@
+"""The Prefect layer on the real engine: a Prefect test server, a real Dask LocalCluster.
+
+Fits use few draws: these tests check orchestration (states, artifacts, events, caching,
+failure messages), not statistics. Same-shaped fits reuse one compiled model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import DEMO_DATA, write_tenant
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"draws": 100, "tune": 150, "chains": 2, "seed": 3}
+
+
+@pytest.fixture
+def tenants(tmp_path, monkeypatch, prefect_api):
+    """A tenants folder and a fresh data home for one test."""
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(folder))
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    return folder
+
+
+def run_refresh(dask_cluster, tenant="acme", **kwargs):
+    from flows.refresh import mmm_refresh
+    from liftos.refresh import ModelOptions
+
+    options = ModelOptions(**{**SMALL, **kwargs.pop("options", {})})
+    return mmm_refresh(tenant=tenant, options=options,
+                       dask_address=dask_cluster.scheduler_address, return_state=True, **kwargs)
+
+
+def flow_run_id(state) -> str:
+    return str(state.state_details.flow_run_id)
+
+
+def artifacts(run_id: str, key: str | None = None) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(run_id)]),
+            key=ArtifactFilterKey(any_=[key]) if key else None))
+    return found
+
+
+def events(name: str, run_id: str, minimum: int = 1, timeout: float = 15.0) -> list[dict]:
+    """Events of this flow run (they reach the server asynchronously: poll briefly)."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            response = client._client.post("/events/filter", json={
+                "filter": {"event": {"name": [name]},
+                           "related": {"id": [f"prefect.flow-run.{run_id}"]}},
+                "limit": 50})
+        found = response.json()["events"]
+        if len(found) >= minimum or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def task_states(run_id: str) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[uuid.UUID(run_id)])))
+    return {run.name.rsplit("-", 1)[0]: run.state.name
+            for run in runs}
+
+
+def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
+    write_tenant(tenants, "acme", DEMO_DATA)
+    transitions_before = dask_cluster.scheduler.transition_counter
+    state = run_refresh(dask_cluster)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    run_id = flow_run_id(state)
+
+    assert dask_cluster.scheduler.transition_counter > transitions_before  # the fit ran on Dask
+    assert set(summary.roas) == {"search", "social", "display", "email", "tv"}
+    assert Path(summary.report_path).exists()
+
+    table = artifacts(run_id, "roas-acme")
+    assert len(table) == 1
+    rows = json.loads(table[0].data)
+    assert {r["channel"] for r in rows} == set(summary.roas)
+    for row in rows:
+        assert row["roas_hdi_low"] <= row["roas_mean"] <= row["roas_hdi_high"]
+
+    report = artifacts(run_id, "report-acme")[0].data
+    sha = summary.data_sha256
+    assert sha in report and summary.config_hash in report and summary.fit_dir in report
+
+    progress = artifacts(run_id, "fit-progress-acme")
+    assert len(progress) == 1 and float(progress[0].data) == 100.0
+
+    fitted = events("liftos.model.fitted", run_id)
+    assert len(fitted) == 1
+    assert fitted[0]["resource"]["prefect.resource.id"] == "liftos.tenant.acme"
+    assert fitted[0]["payload"]["fit_dir"] == summary.fit_dir
+    assert fitted[0]["payload"]["data_sha256"] == sha
+
+
+def test_roas_outside_previous_interval_emits_shift_events(tenants, dask_cluster):
+    from liftos.home import DataHome
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    # The model in service claimed implausibly tight intervals far from today's estimates.
+    impossible = {c: {"roas_mean": 500.0, "roas_hdi_low": 499.0, "roas_hdi_high": 501.0}
+                  for c in ("search", "social")}
+    DataHome().set_current("acme", {"fit_dir": "previous", "roas": impossible})
+    state = run_refresh(dask_cluster)
+    assert state.is_completed(), state.message
+    assert {s.channel for s in state.result().shifted} == {"search", "social"}
+    shifted = events("liftos.roas.shifted", flow_run_id(state), minimum=2)
+    assert sorted(e["payload"]["channel"] for e in shifted) == ["search", "social"]
+    assert all(e["payload"]["previous_high"] == 501.0 for e in shifted)
+
+
+def test_bad_data_fails_the_run_naming_stage_file_and_rule(tenants, dask_cluster, tmp_path):
+    frame = pl.read_csv(DEMO_DATA)
+    bad = tmp_path / "bad.csv"
+    frame.with_columns(pl.when(pl.int_range(pl.len()) == 9).then(-5.0)
+                       .otherwise(pl.col("tv")).alias("tv")).write_csv(bad)
+    write_tenant(tenants, "acme", bad)
+    state = run_refresh(dask_cluster)
+    assert state.is_failed()
+    message = state.message + str(state.result(raise_on_failure=False))
+    assert "validate-input" in message and "non_negative_spend" in message
+    assert "bad.csv" in message and "'tv'" in message and "line 11" in message
+
+
+def test_crash_after_fit_then_rerun_does_not_refit(tenants, dask_cluster, monkeypatch):
+    import liftos.model.mmm as mmm
+    import liftos.report as report
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    fits = []
+    real_fit = mmm.fit
+    monkeypatch.setattr(mmm, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("injected crash after the fit")
+
+    monkeypatch.setattr(report, "write_report", crash)
+    options = {"seed": 11}  # inputs no other test uses: the first run must really fit
+    first = run_refresh(dask_cluster, options=options)
+    assert first.is_failed() and "injected crash" in str(first.result(raise_on_failure=False))
+    assert len(fits) == 1
+
+    monkeypatch.undo()
+    monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(tenants))
+    monkeypatch.setenv("LIFTOS_HOME", str(tenants.parent / "home"))
+    monkeypatch.setattr(mmm, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    second = run_refresh(dask_cluster, options=options)
+    assert second.is_completed(), second.message
+    assert len(fits) == 1, "the re-run refitted although its inputs did not change"
+    states = task_states(flow_run_id(second))
+    assert states["fit-model"] == "Cached"
+    assert states["summarize-run"] == "Completed"
+
+
+def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, dask_cluster,
+                                                                     tmp_path):
+    from flows.refresh import portfolio_refresh
+    from liftos.refresh import ModelOptions
+
+    write_tenant(tenants, "north", DEMO_DATA)
+    write_tenant(tenants, "south", DEMO_DATA)
+    write_tenant(tenants, "broken", tmp_path / "missing.csv")
+    state = portfolio_refresh(tenants=["north", "south", "broken"],
+                              options=ModelOptions(**SMALL),
+                              dask_address=dask_cluster.scheduler_address, return_state=True)
+    assert state.is_failed()
+    message = str(state.result(raise_on_failure=False))
+    assert "1 of 3" in message and "broken" in message and "missing.csv" in message
+    from liftos.home import DataHome
+
+    assert DataHome().current("north") and DataHome().current("south")
+    assert DataHome().current("broken") is None
+
+
+def test_monitor_flags_a_kpi_outside_the_predictive_interval(tenants, dask_cluster, tmp_path):
+    from flows.monitor import monitor
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    assert run_refresh(dask_cluster).is_completed()
+
+    frame = pl.read_csv(DEMO_DATA, try_parse_dates=True)
+    last = frame.tail(1)
+    normal = last.with_columns(pl.col("date") + pl.duration(days=7))
+    spike = normal.with_columns(pl.col("revenue") * 3)
+    (tmp_path / "normal").mkdir()
+    (tmp_path / "spike").mkdir()
+    pl.concat([frame, normal]).write_csv(tmp_path / "normal" / "data.csv")
+    pl.concat([frame, spike]).write_csv(tmp_path / "spike" / "data.csv")
+
+    calm = monitor(tenants=["acme"], data=str(tmp_path / "normal"))[0]
+    assert not calm.in_sample and not calm.outside_interval
+    assert calm.kpi_low <= calm.kpi_actual <= calm.kpi_high
+
+    state = monitor(tenants=["acme"], data=str(tmp_path / "spike"), return_state=True)
+    check = state.result()[0]
+    assert check.outside_interval and "kpi_above_interval" in check.anomalies
+    assert check.kpi_actual == pytest.approx(3 * calm.kpi_actual)
+    flagged = events("liftos.anomaly.detected", flow_run_id(state))
+    assert flagged and flagged[0]["payload"]["week"] == check.week
+
+
+def test_monitor_without_a_model_in_service_fails_clearly(tenants):
+    from flows.monitor import monitor
+
+    write_tenant(tenants, "fresh", DEMO_DATA)
+    state = monitor(tenants=["fresh"], return_state=True)
+    assert state.is_failed()
+    assert "no model in service" in str(state.result(raise_on_failure=False))
+
+
+def test_dask_address_comes_from_variable_then_environment(prefect_api, monkeypatch):
+    from prefect.variables import Variable
+
+    from flows.dask_runner import ADDRESS_ENV, ADDRESS_VARIABLE, configured_address
+
+    monkeypatch.setenv(ADDRESS_ENV, "tcp://from-env:8786")
+    assert configured_address() == ("tcp://from-env:8786", f"environment {ADDRESS_ENV}")
+    Variable.set(ADDRESS_VARIABLE, "tcp://from-variable:8786", overwrite=True)
+    try:
+        assert configured_address()[0] == "tcp://from-variable:8786"
+    finally:
+        Variable.unset(ADDRESS_VARIABLE)
+    monkeypatch.delenv(ADDRESS_ENV)
+    assert configured_address() == (None, "none configured")

@@ -1,0 +1,78 @@
+"""Library pieces behind the refresh and monitor flows (no Prefect)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from conftest import DEMO_DATA, write_tenant
+
+from flows.backfill import cutoffs
+from liftos.config import load_template
+from liftos.data import ColumnSpec, load_panel
+from liftos.errors import ConfigError, InputError, LiftOSError
+from liftos.model.spec import ModelSpec, build_design
+from liftos.refresh import roas_shifts
+from liftos.tenants import load_tenant_config
+
+
+def _demo_panel():
+    template = load_template("ecommerce")
+    columns = ColumnSpec("date", "revenue", ("search", "social", "display", "email", "tv"),
+                         ("price_index", "promo"))
+    spec = ModelSpec(template, columns.channels, columns.controls, "revenue")
+    return load_panel(DEMO_DATA, columns), spec
+
+
+def test_roas_shift_only_when_mean_leaves_the_previous_interval():
+    previous = {"tv": {"roas_mean": 2.0, "roas_hdi_low": 1.5, "roas_hdi_high": 2.5},
+                "search": {"roas_mean": 3.0, "roas_hdi_low": 2.0, "roas_hdi_high": 4.0}}
+    current = {"tv": {"roas_mean": 2.6}, "search": {"roas_mean": 3.9}, "email": {"roas_mean": 9}}
+    shifts = roas_shifts(previous, current)
+    assert [(s.channel, s.previous_high) for s in shifts] == [("tv", 2.5)]
+
+
+def test_panel_window_and_reference_design_extrapolate_the_trend():
+    panel, spec = _demo_panel()
+    head = panel.window(until=str(panel.dates[99]))
+    assert head.n_weeks == 100 and head.dates[-1] == panel.dates[99]
+    assert panel.window(last_weeks=5).n_weeks == 5
+    with pytest.raises(InputError, match="no weeks left"):
+        panel.window(until="1999-01-01")
+    fitted = build_design(head, spec)
+    extended = build_design(panel, spec, reference=fitted)
+    np.testing.assert_allclose(extended.trend[:100], fitted.trend)
+    assert extended.trend[-1] > 1.5  # 155 weeks on a 0..1 scale over the first 99
+    np.testing.assert_allclose(extended.y_scale, fitted.y_scale)
+    np.testing.assert_allclose(extended.lagged[0][:, :100], fitted.lagged[0])
+
+
+def test_tenant_file_errors_name_the_file_and_key(tmp_path):
+    bad_zone = write_tenant(tmp_path, "acme", DEMO_DATA, timezone="Mars/Olympus")
+    with pytest.raises(ConfigError, match=r"acme.yaml: key 'timezone'.*Mars/Olympus"):
+        load_tenant_config(bad_zone)
+    missing = write_tenant(tmp_path, "beta", tmp_path / "nope.csv")
+    with pytest.raises(ConfigError, match="nope.csv: data file not found"):
+        load_tenant_config(missing)
+    with pytest.raises(ConfigError, match="unknown tenant 'ghost'"):
+        load_tenant_config("ghost")
+    typo = write_tenant(tmp_path, "gamma", DEMO_DATA)
+    typo.write_text(typo.read_text().replace("date_column", "date_col"))
+    with pytest.raises(ConfigError, match=r"key 'data.date_col': unknown key"):
+        load_tenant_config(typo)
+
+
+def test_data_folder_resolves_to_its_data_file(tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "data.csv").write_bytes(DEMO_DATA.read_bytes())
+    tenant = load_tenant_config(write_tenant(tmp_path, "acme", DEMO_DATA), data=str(folder))
+    assert tenant.data_path == (folder / "data.csv").resolve()
+
+
+def test_backfill_cutoffs():
+    assert cutoffs(date(2025, 1, 6), date(2025, 3, 3), 4) == [
+        "2025-01-06", "2025-02-03", "2025-03-03"]
+    with pytest.raises(LiftOSError, match="before start"):
+        cutoffs(date(2025, 3, 3), date(2025, 1, 6), 4)

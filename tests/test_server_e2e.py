@@ -1,0 +1,96 @@
+"""End to end against a real ``prefect server start`` on 127.0.0.1: ``liftos deploy`` creates the
+pool, deployments and automations; a run is created over REST, executed with
+``prefect flow-run execute`` (no worker polling), and its state and artifacts read over REST."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "LIFTOS_HOME": str(home / "liftos")}
+    env.pop("LIFTOS_TENANTS_DIR", None)
+    log = open(home / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("prefect server did not start:\n"
+                                   + (home / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield api, env
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _run(command: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_server):
+    api, env = prefect_server
+    deployed = _run([sys.executable, "-m", "liftos.cli", "deploy"], env, timeout=180)
+    assert "weekly-refresh" in deployed.stdout and "liftos-process" in deployed.stdout
+
+    with httpx.Client(base_url=api, timeout=30) as client:
+        deployment = client.get("/deployments/name/mmm-refresh/weekly-refresh").json()
+        assert deployment["work_pool_name"] == "liftos-process"
+        schedules = client.get(f"/deployments/{deployment['id']}/schedules").json()
+        assert schedules[0]["schedule"]["cron"] == "0 6 * * 1"
+        assert schedules[0]["schedule"]["timezone"] == "America/New_York"
+        automations = client.post("/automations/filter", json={}).json()
+        assert "liftos-refresh-on-data-arrival" in {a["name"] for a in automations}
+
+        created = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={
+            "parameters": {"tenant": "demo", "options": {"draws": 100, "tune": 150,
+                                                         "chains": 2, "seed": 5}}})
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+
+        _run([sys.executable, "-m", "prefect", "flow-run", "execute", run_id], env, timeout=400)
+
+        run = client.get(f"/flow_runs/{run_id}").json()
+        assert run["state"]["type"] == "COMPLETED", run["state"]
+        found = client.post("/artifacts/filter", json={
+            "artifacts": {"flow_run_id": {"any_": [run_id]}}}).json()
+        keys = {a["key"] for a in found}
+        assert {"roas-demo", "report-demo", "fit-progress-demo"} <= keys
+        roas = next(a for a in found if a["key"] == "roas-demo")
+        assert roas["type"] == "table" and "search" in roas["data"]
+    assert Path(env["LIFTOS_HOME"], "tenants", "demo", "current.json").exists()
