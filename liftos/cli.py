@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from liftos.errors import LiftOSError
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The embedded Prefect server sends no telemetry unless asked (it also contends for SQLite).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
