@@ -187,7 +187,7 @@ class Design:
         if G > 1:
             arrays["geo_onehot"] = np.repeat(np.eye(G), T, axis=0)
         for b, x in enumerate(self.lagged):
-            arrays[f"lagged_{b}"] = x.reshape((G * T,) + x.shape[2:])
+            arrays[f"lagged_{b}"] = x.reshape(G * T, -1)  # (N, L * Cb), lag-major
         return arrays
 
 
