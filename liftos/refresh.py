@@ -116,6 +116,10 @@ class RunSummary(Record):
     diagnostics: dict[str, Any]
     shifted: tuple[RoasShift, ...] = ()
     previous_fit_dir: str | None = None
+    previous_roas: dict[str, float] = {}
+    first_week: str = ""
+    last_week: str = ""
+    template: str = ""
     data_sha256: str
     config_hash: str
     signature: str
@@ -235,6 +239,9 @@ def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool 
         tenant=ref.tenant, fit_dir=str(fit_dir), report_path=str(report), roas=roas,
         diagnostics=summary["diagnostics"], shifted=tuple(shifted),
         previous_fit_dir=previous["fit_dir"] if previous else None,
+        previous_roas={c: r["roas_mean"] for c, r in _previous_roas(previous).items()},
+        first_week=fitted.features.panel.first_week, last_week=fitted.features.panel.last_week,
+        template=ref.template,
         data_sha256=fitted.features.panel.source_sha256, config_hash=ref.config_hash,
         signature=fitted.features.signature)
     record = {"run_id": run_id, "fit_dir": str(fit_dir), "roas": roas,

@@ -1,0 +1,90 @@
+"""What LiftOS remembers from a run, a monitor check or a decision, as plain sentences with facts.
+
+The text is what search embeds, so it names the channel, the metric and the direction in the
+words a marketer would use ("paid social ROAS fell 30%"); the numbers also go into ``facts``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from liftos.memory.store import Memory
+from liftos.refresh import RunSummary
+
+CHANNEL_WORDS = {"search": "paid search", "social": "paid social", "display": "display",
+                 "email": "email", "tv": "TV"}
+
+
+def channel_words(channel: str) -> str:
+    return CHANNEL_WORDS.get(channel, channel.replace("_", " "))
+
+
+def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> list[Memory]:
+    """One insight per channel and one situation (the whole picture) for a refresh."""
+    start, end = _day(summary.first_week), _day(summary.last_week)
+    memories = []
+    for channel, roas in summary.roas.items():
+        before = summary.previous_roas.get(channel)
+        change = _change(before, roas["roas_mean"])
+        text = (f"{channel_words(channel)} ROAS {roas['roas_mean']:.3g} (94% interval "
+                f"{roas['roas_hdi_low']:.3g} to {roas['roas_hdi_high']:.3g}), {change}; "
+                f"{roas['share_mean']:.0%} of media contribution; weeks {summary.first_week} to "
+                f"{summary.last_week}; template {summary.template}")
+        memories.append(Memory(
+            tenant=summary.tenant, kind="insight", channel=channel, run_id=run_id,
+            run_url=run_url, date_start=start, date_end=end, text=text,
+            facts={"roas_mean": roas["roas_mean"], "roas_hdi_low": roas["roas_hdi_low"],
+                   "roas_hdi_high": roas["roas_hdi_high"], "share": roas["share_mean"],
+                   "previous_roas": before, "fit_dir": summary.fit_dir}))
+    ranked = sorted(summary.roas.items(), key=lambda item: -item[1]["roas_mean"])
+    shifted = [s.channel for s in summary.shifted]
+    text = ("Channel efficiency, best to worst: "
+            + ", ".join(f"{channel_words(c)} {r['roas_mean']:.3g}" for c, r in ranked)
+            + (f". ROAS shifted outside the previous interval for "
+               f"{', '.join(channel_words(c) for c in shifted)}" if shifted else
+               ". No channel moved outside its previous interval")
+            + f"; weeks {summary.first_week} to {summary.last_week}")
+    memories.append(Memory(
+        tenant=summary.tenant, kind="situation", run_id=run_id, run_url=run_url,
+        date_start=start, date_end=end, text=text,
+        facts={"roas": {c: r["roas_mean"] for c, r in summary.roas.items()},
+               "shifted": shifted, "fit_dir": summary.fit_dir}))
+    return memories
+
+
+def anomaly_memories(check, run_id: str = "", run_url: str = "") -> list[Memory]:
+    """One memory per anomaly of a monitor check (see ``liftos.monitor``)."""
+    week = _day(check.week)
+    memories = []
+    for anomaly in check.anomalies:
+        if anomaly.startswith("spend_shift:"):
+            channel = anomaly.split(":", 1)[1]
+            move = next(m for m in check.moves if m.channel == channel)
+            text = (f"{channel_words(channel)} spend moved {move.change:+.0%} against its "
+                    f"trailing mean in week {check.week}; model-implied KPI impact "
+                    f"{move.kpi_impact_mean:+,.0f}")
+            facts = move.model_dump()
+        else:
+            channel = ""
+            text = (f"KPI {check.kpi_actual:,.0f} in week {check.week} was "
+                    f"{'above' if 'above' in anomaly else 'below'} the model's 94% predictive "
+                    f"interval [{check.kpi_low:,.0f}, {check.kpi_high:,.0f}]")
+            facts = {"kpi_actual": check.kpi_actual, "kpi_low": check.kpi_low,
+                     "kpi_high": check.kpi_high}
+        memories.append(Memory(tenant=check.tenant, kind="anomaly", channel=channel,
+                               run_id=run_id, run_url=run_url, date_start=week, date_end=week,
+                               key=anomaly, text=text, facts=facts))
+    return memories
+
+
+def _change(before: float | None, now: float) -> str:
+    if before is None or before == 0:
+        return "first estimate"
+    ratio = now / before - 1
+    if abs(ratio) < 0.05:
+        return f"steady vs the previous run ({before:.3g})"
+    return f"{'up' if ratio > 0 else 'down'} {abs(ratio):.0%} vs the previous run ({before:.3g})"
+
+
+def _day(value: str) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
