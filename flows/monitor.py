@@ -11,12 +11,13 @@ import sys
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 
 from liftos import monitor as library
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
 from liftos.tenants import available_tenants
-from tasks.observability import artifact_key, tenant_resource
+from tasks.observability import artifact_key, run_url, tenant_resource
 from tasks.stages import stage
 
 
@@ -32,6 +33,11 @@ def check_tenant(tenant: str, data: str | None = None) -> library.MonitorCheck:
     if check.anomalies:
         emit_event(event="liftos.anomaly.detected", resource=tenant_resource(check.tenant),
                    payload=check.model_dump())
+        from liftos.memory.remember import anomaly_memories
+        from liftos.memory.store import MemoryStore
+
+        run_id = flow_run.id or ""
+        MemoryStore().remember(anomaly_memories(check, run_id, run_url(run_id)))
     return check
 
 

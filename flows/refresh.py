@@ -26,7 +26,7 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
                 options: ModelOptions = ModelOptions(), dask_address: str | None = None,
                 until: str | None = None, promote: bool = True,
                 refresh: bool = False) -> RunSummary:
-    """Land, validate, featurize, fit (on Dask) and summarize one tenant's model.
+    """Land, validate, featurize, fit (on Dask), summarize and remember one tenant's model.
 
     Args:
         tenant: tenant name (``tenants/<tenant>.yaml``) or path to a tenant file.
@@ -45,7 +45,9 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
         features = stages.build_features.with_options(refresh_cache=refresh)(validated)
         fitted = stages.fit_model.with_options(refresh_cache=refresh).submit(
             features, options).result()
-        return stages.summarize_run(fitted, promote)
+        summary = stages.summarize_run(fitted, promote)
+        stages.remember_run(summary)
+        return summary
 
 
 @flow(name="portfolio-refresh", task_runner=LiftOSDaskTaskRunner(), validate_parameters=True)
@@ -61,15 +63,16 @@ def portfolio_refresh(tenants: list[str], options: ModelOptions = ModelOptions()
             validated = stages.validate_input.submit(landed)
             features = stages.build_features.submit(validated)
             fitted = stages.fit_model.submit(features, options)
-            chains[tenant] = [landed, validated, features, fitted,
-                              stages.summarize_run.submit(fitted)]
+            summary = stages.summarize_run.submit(fitted)
+            chains[tenant] = [landed, validated, features, fitted, summary,
+                              stages.remember_run.submit(summary)]
     wait([future for chain in chains.values() for future in chain])
     failed = {tenant: _first_failure(chain) for tenant, chain in chains.items()
               if not chain[-1].state.is_completed()}
     if failed:
         raise LiftOSError(f"{len(failed)} of {len(tenants)} tenant refresh(es) failed: "
                           + "; ".join(f"{t}: {m}" for t, m in failed.items()))
-    return {tenant: chain[-1].result() for tenant, chain in chains.items()}
+    return {tenant: chain[-2].result() for tenant, chain in chains.items()}
 
 
 def _first_failure(chain: list) -> str:

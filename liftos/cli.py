@@ -82,6 +82,28 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--data", default=None, help="data file or folder overriding the tenant's")
     mon.set_defaults(handler=_monitor)
 
+    memory = commands.add_parser("memory", help="search, export, import or prune what LiftOS remembers")
+    memory_commands = memory.add_subparsers(dest="memory_command", required=True)
+    search = memory_commands.add_parser("search", help="memories ranked by meaning")
+    search.add_argument("query")
+    search.add_argument("--tenant", required=True)
+    search.add_argument("--channel", default=None)
+    search.add_argument("--kind", default=None, help="insight, anomaly, validation, decision, situation")
+    search.add_argument("--since", default=None, help="only memories about weeks from YYYY-MM-DD")
+    search.add_argument("-k", type=int, default=5, help="how many results")
+    search.set_defaults(handler=_memory_search)
+    export = memory_commands.add_parser("export", help="write a tenant's memories as JSONL")
+    export.add_argument("--tenant", required=True)
+    export.add_argument("--out", type=Path, required=True)
+    export.set_defaults(handler=_memory_export)
+    restore = memory_commands.add_parser("import", help="restore memories from a JSONL export")
+    restore.add_argument("file", type=Path)
+    restore.set_defaults(handler=_memory_import)
+    prune = memory_commands.add_parser("prune", help="retention: forget old memories")
+    prune.add_argument("--tenant", required=True)
+    prune.add_argument("--older-than-days", type=int, required=True)
+    prune.set_defaults(handler=_memory_prune)
+
     deploy = commands.add_parser("deploy", help="create the work pool, deployments and automations")
     deploy.set_defaults(handler=_deploy)
 
@@ -224,6 +246,52 @@ def _deploy(args: argparse.Namespace) -> int:
     print("deployments: " + ", ".join(d["name"] for d in deployments()))
     print("automations: " + ", ".join(create_automations()))
     print(f"start a worker: .venv/bin/prefect worker start --pool {pool}")
+    return 0
+
+
+def _memory_search(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from liftos.memory.store import MemoryStore
+
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        raise LiftOSError(f"--since must be a date YYYY-MM-DD, got {args.since!r}") from None
+    hits = MemoryStore().search(args.tenant, args.query, k=args.k, channel=args.channel,
+                                kind=args.kind, since=since)
+    if not hits:
+        print(f"no memories for tenant '{args.tenant}' match")
+    for hit in hits:
+        m = hit.memory
+        print(f"{hit.rank}. [{hit.score:.2f}] {m.kind}{' / ' + m.channel if m.channel else ''}, "
+              f"weeks to {m.date_end or '?'}: {m.text}")
+        if m.run_url or m.run_id:
+            print(f"   run: {m.run_url or m.run_id}")
+    return 0
+
+
+def _memory_export(args: argparse.Namespace) -> int:
+    from liftos.memory.store import MemoryStore
+
+    print(f"exported {MemoryStore().export(args.tenant, args.out)} memories to {args.out}")
+    return 0
+
+
+def _memory_import(args: argparse.Namespace) -> int:
+    from liftos.memory.store import MemoryStore
+
+    if not args.file.exists():
+        raise LiftOSError(f"{args.file}: file not found")
+    print(f"imported {MemoryStore().import_(args.file)} memories from {args.file}")
+    return 0
+
+
+def _memory_prune(args: argparse.Namespace) -> int:
+    from liftos.memory.store import MemoryStore
+
+    removed = MemoryStore().prune(args.tenant, args.older_than_days)
+    print(f"forgot {removed} memories older than {args.older_than_days} days")
     return 0
 
 

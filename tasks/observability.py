@@ -33,6 +33,14 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
 
 
+def run_url(flow_run_id: str | None) -> str:
+    """The flow run's page in the Prefect UI (empty when no UI URL is known)."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base and flow_run_id else ""
+
+
 def tenant_resource(tenant: str) -> dict[str, str]:
     return {"prefect.resource.id": f"liftos.tenant.{tenant}",
             "prefect.resource.name": tenant, "liftos.tenant": tenant}

@@ -89,3 +89,14 @@ def summarize_run(fitted: refresh.FittedModel, promote: bool = True) -> refresh.
     observability.publish_run(summary, fitted, run_id)
     return summary
 
+
+
+@task(name="remember-run")
+@stage("remember-run")
+def remember_run(summary: refresh.RunSummary) -> int:
+    """Store the run's insights in the tenant's memory (idempotent: a re-run updates)."""
+    from liftos.memory.remember import run_memories
+    from liftos.memory.store import MemoryStore
+
+    run_id = flow_run.id or ""
+    return MemoryStore().remember(run_memories(summary, run_id, observability.run_url(run_id)))

