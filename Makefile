@@ -33,6 +33,7 @@ test-fast: install
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_fit.py
 	$(BIN)/python bench/bench_orchestration.py
+	$(BIN)/python bench/bench_memory.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -152,16 +152,16 @@ class MemoryStore:
         if kind is not None and kind not in KINDS:
             raise LiftOSError(f"unknown memory kind {kind!r}; expected one of {KINDS}")
         collection = self._collection(tenant)
-        if collection.count() == 0:
-            return []
-        clauses: list[dict[str, Any]] = [{"tenant": {"$eq": tenant}}]
+        clauses: list[dict[str, Any]] = []
         if channel is not None:
             clauses.append({"channel": {"$eq": str(channel)}})
         if kind is not None:
             clauses.append({"kind": {"$eq": kind}})
         if since is not None:
             clauses.append({"date_end_ord": {"$gte": since.toordinal()}})
-        where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        # The collection holds this tenant only; a tenant clause alone would make Chroma filter
+        # every id before the vector search (266 ms instead of a few at 100k memories).
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         embedding = query_embedding if query_embedding is not None else self._embed([query])[0]
         found = collection.query(query_embeddings=[embedding], n_results=max(1, int(k)),
                                  where=where, include=["documents", "metadatas", "distances"])
