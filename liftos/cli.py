@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--since", default=None, help="only memories about weeks from YYYY-MM-DD")
     search.add_argument("-k", type=int, default=5, help="how many results")
     search.set_defaults(handler=_memory_search)
+    similar = memory_commands.add_parser(
+        "similar", help="past situations most like the latest run, and what followed them")
+    similar.add_argument("--tenant", required=True)
+    similar.add_argument("-k", type=int, default=3)
+    similar.set_defaults(handler=_memory_similar)
     export = memory_commands.add_parser("export", help="write a tenant's memories as JSONL")
     export.add_argument("--tenant", required=True)
     export.add_argument("--out", type=Path, required=True)
@@ -268,6 +273,23 @@ def _memory_search(args: argparse.Namespace) -> int:
               f"weeks to {m.date_end or '?'}: {m.text}")
         if m.run_url or m.run_id:
             print(f"   run: {m.run_url or m.run_id}")
+    return 0
+
+
+def _memory_similar(args: argparse.Namespace) -> int:
+    from liftos.memory.situations import latest_situation, similar_situations
+    from liftos.memory.store import MemoryStore
+
+    store = MemoryStore()
+    current = latest_situation(store, args.tenant)
+    print(f"now (weeks to {current.date_end}): {current.text}")
+    precedents = similar_situations(store, args.tenant, current, k=args.k)
+    if not precedents:
+        print("no earlier situation remembered yet")
+    for p in precedents:
+        past, after = p.past.memory, p.followed_by
+        print(f"{p.past.rank}. [{p.past.score:.2f}] weeks to {past.date_end}: {past.text}")
+        print(f"   then: {after.text if after else '(nothing remembered after it yet)'}")
     return 0
 
 

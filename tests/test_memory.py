@@ -205,3 +205,26 @@ def test_reopened_in_a_new_process_the_store_searches(filled, tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert QUERIES[1][1] in done.stdout
+
+
+def test_similar_situations_return_the_closest_past_and_what_followed(store):
+    from liftos.memory.situations import latest_situation, similar_situations
+
+    story = [
+        ("2024-03-04", "paid social ROAS collapsed after the privacy update; search steady"),
+        ("2024-06-03", "paid social recovered after new creatives; email strongest channel"),
+        ("2024-09-02", "TV efficiency rose during the autumn flight; display weakest"),
+        ("2024-12-02", "holiday season: search saturated, costs per click doubled"),
+        ("2025-03-03", "paid social ROAS collapsed again after a tracking change; search steady"),
+    ]
+    store.remember([Memory(tenant="acme", kind="situation", run_id=f"run-{i}", text=text,
+                           date_end=date.fromisoformat(day))
+                    for i, (day, text) in enumerate(story)])
+    current = latest_situation(store, "acme")
+    assert current.run_id == "run-4"
+    precedents = similar_situations(store, "acme", current, k=2)
+    assert precedents[0].past.memory.run_id == "run-0"
+    assert precedents[0].followed_by.run_id == "run-1"
+    assert all(p.past.memory.run_id != "run-4" for p in precedents)
+    with pytest.raises(LiftOSError, match="no remembered runs"):
+        latest_situation(store, "beta")

@@ -177,8 +177,10 @@ class MemoryStore:
     def count(self, tenant: str) -> int:
         return self._collection(_checked(tenant)).count()
 
-    def all(self, tenant: str) -> list[Memory]:
-        got = self._collection(_checked(tenant)).get(include=["documents", "metadatas"])
+    def all(self, tenant: str, kind: str | None = None) -> list[Memory]:
+        where = {"kind": {"$eq": kind}} if kind is not None else None
+        got = self._collection(_checked(tenant)).get(where=where,
+                                                     include=["documents", "metadatas"])
         return [Memory.from_metadata(t, m) for t, m in zip(got["documents"], got["metadatas"])]
 
     # -------------------------------------------------------------------------- lifecycle
