@@ -25,7 +25,7 @@ from tasks import stages
 def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | None = None,
                 options: ModelOptions = ModelOptions(), dask_address: str | None = None,
                 until: str | None = None, promote: bool = True,
-                refresh: bool = False) -> RunSummary:
+                memory_priors: float | None = None, refresh: bool = False) -> RunSummary:
     """Land, validate, featurize, fit (on Dask), summarize and remember one tenant's model.
 
     Args:
@@ -37,12 +37,16 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
             ``liftos-dask-address``, then ``LIFTOS_DASK_ADDRESS``, then a local cluster.
         until: fit only weeks up to this date (YYYY-MM-DD), e.g. to replay history.
         promote: make this model the one in service (monitoring compares against it).
+        memory_priors: carry what the model in service learned into this fit (calibration
+            terms on each channel's contribution, its posterior sd widened by this factor).
         refresh: ignore cached stage results and recompute.
     """
     with tags(f"tenant:{tenant}"):
         landed = stages.land_input(tenant, template, data)
         validated = stages.validate_input.with_options(refresh_cache=refresh)(landed, until)
-        features = stages.build_features.with_options(refresh_cache=refresh)(validated)
+        # The model in service may have changed since a cached run: recompute with memory priors.
+        features = stages.build_features.with_options(
+            refresh_cache=refresh or memory_priors is not None)(validated, memory_priors)
         fitted = stages.fit_model.with_options(refresh_cache=refresh).submit(
             features, options).result()
         summary = stages.summarize_run(fitted, promote)

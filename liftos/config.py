@@ -133,13 +133,15 @@ def load_tenant(path: str | Path) -> Template:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Field-by-field merge. A mapping whose ``type`` changes is replaced, not merged, so a
-    geometric adstock overridden to Weibull does not inherit geometric priors."""
+    """Field-by-field merge. A mapping whose ``type`` (transformation) or ``dist`` (prior)
+    changes is replaced, not merged, so a geometric adstock overridden to Weibull does not
+    inherit geometric priors, and a HalfNormal prior changed to Gamma keeps no ``sigma``."""
     result = copy.deepcopy(base)
     for key, value in override.items():
         current = result.get(key)
-        if isinstance(current, dict) and isinstance(value, dict) and (
-                "type" not in value or value.get("type") == current.get("type")):
+        if isinstance(current, dict) and isinstance(value, dict) and all(
+                tag not in value or value.get(tag) == current.get(tag)
+                for tag in ("type", "dist")):
             result[key] = deep_merge(current, value)
         else:
             result[key] = copy.deepcopy(value)

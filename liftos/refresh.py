@@ -175,10 +175,16 @@ def validate_input(landed: LandedInput, until: str | None = None) -> ValidatedPa
         notes=tuple(panel.notes))
 
 
-def build_features(validated: ValidatedPanel) -> Features:
-    """The model specification and its design matrix, written for audit and for the fit."""
+def build_features(validated: ValidatedPanel, memory_priors: float | None = None) -> Features:
+    """The model specification and its design matrix, written for audit and for the fit.
+
+    With ``memory_priors`` (a widening factor), what the tenant's model in service implies for
+    each channel's contribution over these weeks enters the spec as calibration terms."""
     tenant = resolve(validated.tenant)
     panel, spec = _panel_and_spec(validated, tenant)
+    if memory_priors is not None:
+        spec = dataclasses.replace(spec, calibrations=_champion_calibrations(
+            validated.tenant, panel, memory_priors))
     design = build_design(panel, spec, source=validated.source_path)
     signature = spec.signature(design.n_geos, panel.n_weeks, "model")
     folder = DataHome(validated.tenant.home).folder(validated.tenant.tenant, "features")
@@ -272,6 +278,20 @@ def roas_shifts(previous: dict[str, dict[str, float]], current: dict[str, dict[s
 # ---------------------------------------------------------------------------------- helpers
 def _previous_roas(current: dict[str, Any] | None) -> dict[str, dict[str, float]]:
     return current.get("roas", {}) if current else {}
+
+
+def _champion_calibrations(ref: TenantRef, panel: Panel, widen: float) -> tuple:
+    from liftos.model.results import FitResult
+    from liftos.priors import calibrations_from_posterior
+
+    current = DataHome(ref.home).current(ref.tenant)
+    if current is None:
+        return ()
+    champion = FitResult.load(current["fit_dir"])
+    if list(champion.panel.channels) != list(panel.channels):
+        return ()
+    return calibrations_from_posterior(champion, panel, widen,
+                                       source=f"model in service {current['fit_dir']}")
 
 
 def _panel_and_spec(validated: ValidatedPanel, tenant: Tenant) -> tuple[Panel, ModelSpec]:

@@ -28,6 +28,15 @@ START = date(2023, 1, 2)  # a Monday
 class Simulation:
     frame: pl.DataFrame
     truth: dict[str, Any]
+    contributions: np.ndarray | None = None  # (G, T, C) true weekly contribution
+    spend: np.ndarray | None = None          # (G, T, C)
+
+    def window_roas(self, weeks: slice) -> dict[str, float]:
+        """True ROAS of each channel over a window of weeks (e.g. the last 40)."""
+        names = list(self.truth["channels"])
+        contribution = self.contributions[:, weeks].sum(axis=(0, 1))
+        spend = self.spend[:, weeks].sum(axis=(0, 1))
+        return {name: float(contribution[c] / spend[c]) for c, name in enumerate(names)}
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         out = Path(out_dir)
@@ -53,6 +62,7 @@ def simulate(template: Template, weeks: int = 156, seed: int = 1, geos: int = 1,
     geo_sizes = rng.uniform(0.5, 1.5, size=len(geo_names)) if geos > 1 else np.ones(1)
 
     rows, totals = [], {n: {"contribution": 0.0, "spend": 0.0} for n in names}
+    all_contributions, all_spend = [], []
     outcome_total = 0.0
     for g, geo in enumerate(geo_names):
         spend = np.column_stack([_spend_pattern(name, i, weeks, rng) * geo_sizes[g]
@@ -63,6 +73,8 @@ def simulate(template: Template, weeks: int = 156, seed: int = 1, geos: int = 1,
                                                    spend[:, c], rng, geos > 1)
             totals[name]["contribution"] += float(contribution[:, c].sum())
             totals[name]["spend"] += float(spend[:, c].sum())
+        all_contributions.append(contribution)
+        all_spend.append(spend)
         baseline, controls = _baseline(template, dates, contribution.sum(axis=1), media_share, rng)
         outcome = baseline + contribution.sum(axis=1)
         outcome = outcome + rng.normal(0, noise * baseline.mean(), size=weeks)
@@ -89,7 +101,7 @@ def simulate(template: Template, weeks: int = 156, seed: int = 1, geos: int = 1,
                 "share_of_outcome": totals[name]["contribution"] / outcome_total,
             } for name in names},
     }
-    return Simulation(pl.DataFrame(rows), truth)
+    return Simulation(pl.DataFrame(rows), truth, np.stack(all_contributions), np.stack(all_spend))
 
 
 def _channel_truth(config: ChannelConfig, rng: np.random.Generator) -> dict[str, Any]:

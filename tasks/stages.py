@@ -68,8 +68,9 @@ def validate_input(landed: refresh.LandedInput, until: str | None = None
 
 @task(name="build-features", cache_policy=STAGE_CACHE, persist_result=True)
 @stage("build-features")
-def build_features(validated: refresh.ValidatedPanel) -> refresh.Features:
-    return refresh.build_features(validated)
+def build_features(validated: refresh.ValidatedPanel, memory_priors: float | None = None
+                   ) -> refresh.Features:
+    return refresh.build_features(validated, memory_priors)
 
 
 @task(name="fit-model", cache_policy=STAGE_CACHE, persist_result=True)

@@ -255,3 +255,17 @@ def test_dask_address_comes_from_variable_then_environment(prefect_api, monkeypa
         Variable.unset(ADDRESS_VARIABLE)
     monkeypatch.delenv(ADDRESS_ENV)
     assert configured_address() == (None, "none configured")
+
+
+def test_refresh_with_memory_priors_calibrates_on_the_model_in_service(tenants, dask_cluster):
+    from liftos.model.spec import ModelSpec
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    first = run_refresh(dask_cluster)
+    assert first.is_completed(), first.message
+    state = run_refresh(dask_cluster, memory_priors=2.0, options={"seed": 4})
+    assert state.is_completed(), state.message
+    spec_path = Path(state.result().fit_dir) / "model.json"
+    spec = ModelSpec.from_dict(json.loads(spec_path.read_text())["spec"])
+    assert [c.channel for c in spec.calibrations] == ["search", "social", "display", "email", "tv"]
+    assert all(first.result().fit_dir in c.source and c.sd > 0 for c in spec.calibrations)

@@ -43,12 +43,26 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
         coef = pm.Normal("baseline_coef", 0.0, design.baseline_prior_sigma,
                          shape=len(design.baseline_names))
         mu = pt.dot(data["baseline"], coef)
+        columns = {}
         for b, block in enumerate(design.blocks):
-            mu = mu + _media_term(b, block, design, data[f"lagged_{b}"],
-                                  data.get("geo_onehot")).sum(axis=1)
+            term = _media_term(b, block, design, data[f"lagged_{b}"], data.get("geo_onehot"))
+            mu = mu + term.sum(axis=1)
+            columns.update({c: term[:, j] for j, c in enumerate(block.indices)})
+        if spec.calibrations:
+            _calibration_term(spec, columns, data)
         sigma = pm.HalfNormal("sigma", 1.0)
         pm.Normal("kpi", mu=mu, sigma=sigma, observed=data["y"])
     return model
+
+
+def _calibration_term(spec: ModelSpec, columns: dict[int, Any], data: dict[str, Any]) -> None:
+    """Each calibration's known contribution observed against the modelled one (same units:
+    KPI over the mean KPI scale; the mask carries each row's geo scale)."""
+    modelled = pt.stack([
+        (data["calibration_mask"][k] * columns[spec.channels.index(c.channel)]).sum()
+        for k, c in enumerate(spec.calibrations)])
+    pm.Normal("calibration", mu=modelled, sigma=data["calibration_sd"],
+              observed=data["calibration_target"])
 
 
 def _media_term(b: int, block, design: Design, lagged_spend, geo_onehot):

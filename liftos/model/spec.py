@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -64,11 +64,30 @@ class ChannelBlock:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Outside knowledge of one channel's total contribution over a window, in KPI units, with
+    its standard error: a lift test, or what an earlier model implies for this window. It enters
+    the model as an extra likelihood term on the modelled contribution."""
+
+    channel: str
+    contribution: float
+    sd: float
+    start: str | None = None   # first week start included (YYYY-MM-DD); None: from the start
+    end: str | None = None     # last week start included; None: to the end
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sd > 0:
+            raise ValueError(f"calibration for '{self.channel}': sd must be > 0, got {self.sd}")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     template: Template
     channels: tuple[str, ...]
     controls: tuple[str, ...] = ()
     target: str = "y"
+    calibrations: tuple[Calibration, ...] = ()
 
     @property
     def fourier_order(self) -> int:
@@ -101,16 +120,20 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"template": self.template.model_dump(mode="json"), "channels": list(self.channels),
-                "controls": list(self.controls), "target": self.target}
+                "controls": list(self.controls), "target": self.target,
+                "calibrations": [asdict(c) for c in self.calibrations]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
         return cls(Template.model_validate(data["template"]), tuple(data["channels"]),
-                   tuple(data["controls"]), data["target"])
+                   tuple(data["controls"]), data["target"],
+                   tuple(Calibration(**c) for c in data.get("calibrations", [])))
 
     def signature(self, n_geos: int, n_weeks: int, sampler: str) -> str:
-        """Everything that fixes the compiled model's graph and shapes (not the data values)."""
-        blob = json.dumps({"spec": self.to_dict(), "geos": n_geos, "weeks": n_weeks,
+        """Everything that fixes the compiled model's graph and shapes (not the data values:
+        calibration targets are data, only their channels shape the graph)."""
+        spec = {**self.to_dict(), "calibrations": [c.channel for c in self.calibrations]}
+        blob = json.dumps({"spec": spec, "geos": n_geos, "weeks": n_weeks,
                            "sampler": sampler}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -144,6 +167,9 @@ class Design:
     covariate_names: list[str] = field(default_factory=list)
     has_trend: bool = True
     trend_span: tuple[np.datetime64, np.datetime64] | None = None
+    calibration_mask: np.ndarray | None = None     # (K, N) rows inside each calibration window
+    calibration_target: np.ndarray | None = None   # (K,) contribution / mean KPI scale
+    calibration_sd: np.ndarray | None = None       # (K,)
 
     @property
     def n_geos(self) -> int:
@@ -188,6 +214,11 @@ class Design:
             arrays["geo_onehot"] = np.repeat(np.eye(G), T, axis=0)
         for b, x in enumerate(self.lagged):
             arrays[f"lagged_{b}"] = x.reshape(G * T, -1)  # (N, L * Cb), lag-major
+        if self.calibration_mask is not None:
+            arrays["calibration_mask"] = self.calibration_mask * np.repeat(
+                self.y_scale / self.y_scale.mean(), T)[None, :]
+            arrays["calibration_target"] = self.calibration_target
+            arrays["calibration_sd"] = self.calibration_sd
         return arrays
 
 
@@ -232,7 +263,33 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         geos=list(panel.geos),
         covariate_names=[*panel.controls, *(f"event:{name}" for name in spec.events)],
         has_trend=spec.template.trend,
+        **_calibration_arrays(panel, spec, y_scale),
     )
+
+
+def _calibration_arrays(panel: Panel, spec: ModelSpec, y_scale: np.ndarray) -> dict[str, Any]:
+    if not spec.calibrations:
+        return {}
+    unknown = [c.channel for c in spec.calibrations if c.channel not in spec.channels]
+    if unknown:
+        raise InputError("calibration_channel", f"calibration for channel(s) {unknown} that the "
+                         f"model does not have ({list(spec.channels)})", panel.source)
+    dates = np.asarray(panel.dates, dtype="datetime64[D]")
+    masks = []
+    for c in spec.calibrations:
+        inside = np.ones(len(dates), dtype=bool)
+        if c.start is not None:
+            inside &= dates >= np.datetime64(c.start, "D")
+        if c.end is not None:
+            inside &= dates <= np.datetime64(c.end, "D")
+        if not inside.any():
+            raise InputError("calibration_window", f"calibration for '{c.channel}' "
+                             f"({c.start} to {c.end}) covers no week of the data", panel.source)
+        masks.append(np.tile(inside, len(panel.geos)).astype(float))
+    unit = float(y_scale.mean())
+    return {"calibration_mask": np.array(masks),
+            "calibration_target": np.array([c.contribution / unit for c in spec.calibrations]),
+            "calibration_sd": np.array([c.sd / unit for c in spec.calibrations])}
 
 
 def check_enough_rows(panel: Panel, spec: ModelSpec, source: str = "") -> None:
