@@ -1,0 +1,147 @@
+"""Model review: the checks a careful analyst runs before trusting a fit, each with its figure,
+threshold, verdict and a 0–1 score that feeds the trust score.
+
+Meridian's reviewer covers convergence, negative baseline and implausible ROAS; this adds prior
+-> posterior contraction (did the data inform each channel?), posterior predictive coverage,
+the data-to-parameter ratio and collinearity (VIF) between channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+Group = Literal["convergence", "fit", "calibration", "plausibility", "refutation"]
+
+RHAT_OK, RHAT_BAD = 1.01, 1.1
+ESS_OK = 400
+COVERAGE_RANGE = (0.85, 0.995)
+DATA_RATIO_OK = 10
+VIF_OK, VIF_BAD = 5.0, 20.0
+CONTRACTION_INFORMED = 0.7
+
+
+class Check(BaseModel):
+    name: str
+    group: Group
+    value: float | None
+    threshold: str
+    passed: bool
+    score: float
+    detail: str = ""
+
+
+def review(result) -> list[Check]:
+    """Every check that needs only the fit itself (no refit)."""
+    summary = result.summary()
+    return [*_convergence(summary["diagnostics"]), _in_sample_fit(summary),
+            _coverage(result), _negative_baseline(result), _plausible_roas(summary),
+            _data_ratio(result), _collinearity(result), _prior_contraction(result)]
+
+
+def _convergence(d: dict[str, Any]) -> list[Check]:
+    rhat, ess, div = d["rhat_max"], d["ess_bulk_min"], d["divergences"]
+    return [
+        Check(name="r-hat", group="convergence", value=rhat, threshold=f"<= {RHAT_OK}",
+              passed=rhat <= RHAT_OK,
+              score=float(np.clip((RHAT_BAD - rhat) / (RHAT_BAD - RHAT_OK), 0, 1))),
+        Check(name="bulk ESS", group="convergence", value=ess, threshold=f">= {ESS_OK}",
+              passed=ess >= ESS_OK, score=float(min(1.0, ess / ESS_OK))),
+        Check(name="divergences", group="convergence", value=float(div), threshold="0",
+              passed=div == 0, score=1.0 if div == 0 else 0.0,
+              detail="a run with divergences cannot become champion"),
+    ]
+
+
+def _in_sample_fit(summary: dict[str, Any]) -> Check:
+    r2 = summary["fit"]["r2"]
+    return Check(name="in-sample R2", group="fit", value=r2, threshold=">= 0.8",
+                 passed=r2 >= 0.8, score=float(np.clip(r2, 0, 1)))
+
+
+def _coverage(result) -> Check:
+    series = result.time_series()
+    inside = (series["actual"] >= series["fitted_low"]) & (series["actual"] <= series["fitted_high"])
+    coverage = float(inside.mean())
+    low, high = COVERAGE_RANGE
+    score = 1.0 if low <= coverage <= high else float(np.clip(1 - abs(coverage - 0.94) / 0.3, 0, 1))
+    return Check(name="posterior predictive coverage (94%)", group="calibration", value=coverage,
+                 threshold=f"{low:.0%} to {high:.1%}", passed=low <= coverage <= high, score=score)
+
+
+def _negative_baseline(result) -> Check:
+    index = result.band_index()
+    baseline = result.baseline(index).sum(axis=1).mean(axis=0)
+    share = float((baseline < 0).mean())
+    return Check(name="weeks with negative baseline", group="plausibility", value=share,
+                 threshold="0%", passed=share == 0, score=float(1 - min(1.0, 5 * share)),
+                 detail="media would be explaining more than all of the KPI" if share else "")
+
+
+def _plausible_roas(summary: dict[str, Any]) -> Check:
+    outside = [c for c, ch in summary["channels"].items() if not ch["roas_plausible"]]
+    n = len(summary["channels"])
+    return Check(name="ROAS inside the template's plausible bounds", group="plausibility",
+                 value=float(n - len(outside)) / n, threshold="all channels",
+                 passed=not outside, score=float(n - len(outside)) / n,
+                 detail=f"outside: {', '.join(outside)}" if outside else "")
+
+
+def _data_ratio(result) -> Check:
+    ratio = result.panel.target.size / result.spec.n_parameters(len(result.panel.geos))
+    return Check(name="data-to-parameter ratio", group="plausibility", value=ratio,
+                 threshold=f">= {DATA_RATIO_OK}", passed=ratio >= DATA_RATIO_OK,
+                 score=float(min(1.0, ratio / DATA_RATIO_OK)))
+
+
+def _collinearity(result) -> Check:
+    vifs = variance_inflation(result.panel.spend.sum(axis=0))   # weekly spend (T, C)
+    worst = max(vifs.values(), default=1.0)
+    detail = f"highest: {result.panel.channels[max(vifs, key=vifs.get)]}" if vifs else ""
+    return Check(name="collinearity between channels (max VIF)", group="plausibility",
+                 value=worst, threshold=f"< {VIF_OK:g}", passed=worst < VIF_OK,
+                 score=float(np.clip((VIF_BAD - worst) / (VIF_BAD - VIF_OK), 0, 1)),
+                 detail=detail)
+
+
+def variance_inflation(x: np.ndarray) -> dict[int, float]:
+    """VIF of each column: 1 / (1 - R^2) of regressing it on the others (with intercept)."""
+    if x.shape[1] < 2:
+        return {}
+    out = {}
+    for c in range(x.shape[1]):
+        others = np.column_stack([np.ones(len(x)), np.delete(x, c, axis=1)])
+        coef, *_ = np.linalg.lstsq(others, x[:, c], rcond=None)
+        residual = x[:, c] - others @ coef
+        total = ((x[:, c] - x[:, c].mean()) ** 2).sum()
+        r2 = 1 - (residual ** 2).sum() / total if total > 0 else 0.0
+        out[c] = float(1 / max(1 - r2, 1e-9))
+    return out
+
+
+def _prior_contraction(result) -> Check:
+    """Posterior sd / prior sd of each channel's effect: below 0.7, the data informed it."""
+    contraction = prior_contraction(result)
+    informed = [c for c, v in contraction.items() if v < CONTRACTION_INFORMED]
+    share = len(informed) / max(len(contraction), 1)
+    weak = sorted(set(contraction) - set(informed))
+    return Check(name="channels informed by the data (prior -> posterior)",
+                 group="plausibility", value=share,
+                 threshold=f"posterior sd < {CONTRACTION_INFORMED} x prior sd", passed=not weak,
+                 score=share, detail=f"prior-dominated: {', '.join(weak)}" if weak else "")
+
+
+def prior_contraction(result) -> dict[str, float]:
+    import pymc as pm
+
+    out = {}
+    for b, block in enumerate(result.design.blocks):
+        posterior = result.draws(f"effect_{b}")
+        for j, c in enumerate(block.indices):
+            prior = block.configs[j].effect_prior
+            draws = pm.draw(getattr(pm, prior.dist).dist(**prior.params), draws=4000,
+                            random_seed=0)
+            out[result.spec.channels[c]] = float(posterior[:, j].std() / max(draws.std(), 1e-12))
+    return out
