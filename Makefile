@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_fit.py
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_validation.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -17,6 +17,8 @@ from prefect.futures import wait
 from flows.dask_runner import LiftOSDaskTaskRunner
 from liftos.errors import LiftOSError
 from liftos.refresh import ModelOptions, RunSummary
+from liftos.validation.runner import ValidationOptions
+from liftos.validation.trust import TRUST_THRESHOLD
 from tasks import stages
 
 
@@ -25,8 +27,11 @@ from tasks import stages
 def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | None = None,
                 options: ModelOptions = ModelOptions(), dask_address: str | None = None,
                 until: str | None = None, promote: bool = True,
-                memory_priors: float | None = None, refresh: bool = False) -> RunSummary:
-    """Land, validate, featurize, fit (on Dask), summarize and remember one tenant's model.
+                memory_priors: float | None = None, run_validation: bool = True,
+                validation: ValidationOptions = ValidationOptions(),
+                trust_threshold: float = TRUST_THRESHOLD, refresh: bool = False) -> RunSummary:
+    """Land, validate, featurize, fit (on Dask), validate the model, summarize (gate and
+    promote) and remember one tenant's model.
 
     Args:
         tenant: tenant name (``tenants/<tenant>.yaml``) or path to a tenant file.
@@ -39,6 +44,10 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
         promote: make this model the one in service (monitoring compares against it).
         memory_priors: carry what the model in service learned into this fit (calibration
             terms on each channel's contribution, its posterior sd widened by this factor).
+        run_validation: run the validation suite (holdout and placebo refits on Dask) and promote
+            only a trustworthy model not worse out of sample than the champion.
+        validation: holdout weeks, placebo, sampler settings of the validation refits.
+        trust_threshold: the trust score a model needs to become champion.
         refresh: ignore cached stage results and recompute.
     """
     with tags(f"tenant:{tenant}"):
@@ -49,7 +58,10 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
             refresh_cache=refresh or memory_priors is not None)(validated, memory_priors)
         fitted = stages.fit_model.with_options(refresh_cache=refresh).submit(
             features, options).result()
-        summary = stages.summarize_run(fitted, promote)
+        if run_validation:
+            stages.validate_model.with_options(refresh_cache=refresh).submit(
+                fitted, validation).result()
+        summary = stages.summarize_run(fitted, promote, trust_threshold)
         stages.remember_run(summary)
         return summary
 

@@ -82,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--data", default=None, help="data file or folder overriding the tenant's")
     mon.set_defaults(handler=_monitor)
 
+    val = commands.add_parser("validate", help="validate a fit: checks, refits, trust score")
+    val.add_argument("run_dir", type=Path, help="a fit folder (liftos fit --out, or fits/<key>)")
+    val.add_argument("--holdout-weeks", type=int, default=8)
+    val.add_argument("--no-placebo", action="store_true")
+    val.add_argument("--no-refutations", action="store_true",
+                     help="skip time-shuffle, shifted windows, simulated twin, confounding")
+    val.add_argument("--lift-tests", type=Path, default=None,
+                     help="YAML list of {channel, start, end, lift, se, name}")
+    val.add_argument("--draws", type=int, default=500, help="draws of each validation refit")
+    val.set_defaults(handler=_validate)
+
     memory = commands.add_parser("memory", help="search, export, import or prune what LiftOS remembers")
     memory_commands = memory.add_subparsers(dest="memory_command", required=True)
     search = memory_commands.add_parser("search", help="memories ranked by meaning")
@@ -251,6 +262,35 @@ def _deploy(args: argparse.Namespace) -> int:
     print("deployments: " + ", ".join(d["name"] for d in deployments()))
     print("automations: " + ", ".join(create_automations()))
     print(f"start a worker: .venv/bin/prefect worker start --pool {pool}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import yaml
+    from pydantic import ValidationError
+
+    from liftos.validation.lift import LiftTest
+    from liftos.validation.runner import ValidationOptions, validate
+
+    if not (args.run_dir / "posterior.nc").exists():
+        raise LiftOSError(f"{args.run_dir}: not a fit folder (no posterior.nc)")
+    tests = []
+    if args.lift_tests is not None:
+        try:
+            tests = [LiftTest(**row) for row in yaml.safe_load(args.lift_tests.read_text())]
+        except (OSError, TypeError, ValidationError, yaml.YAMLError) as exc:
+            raise LiftOSError(f"{args.lift_tests}: invalid lift tests: {exc}") from None
+    options = ValidationOptions(holdout_weeks=args.holdout_weeks, placebo=not args.no_placebo,
+                                refutations=not args.no_refutations, draws=args.draws,
+                                tune=args.draws)
+    result = validate(args.run_dir, options, tests)
+    for check in result.checks:
+        value = "" if check.value is None else f"{check.value:.4g}"
+        print(f"{'ok ' if check.passed else 'NO '} {check.group:<13}{check.name:<52}{value:>10}"
+              f"  ({check.threshold}) {check.detail}")
+    print(f"trust score {result.trust.score:.1f} / 100: "
+          + ", ".join(f"{g} {v:.0f}" for g, v in result.trust.components.items()))
+    print(f"validation: {args.run_dir / 'validation.json'}")
     return 0
 
 

@@ -123,6 +123,9 @@ class RunSummary(Record):
     data_sha256: str
     config_hash: str
     signature: str
+    trust_score: float | None = None
+    promoted: bool = False
+    decision: tuple[str, ...] = ()
 
 
 def tenant_ref(tenant: Tenant, home: DataHome) -> TenantRef:
@@ -218,11 +221,13 @@ def fit_model(features: Features, options: ModelOptions, progress=None) -> Fitte
                        diagnostics=summary["diagnostics"])
 
 
-def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool = True
-                  ) -> RunSummary:
-    """Write the report, compare ROAS with the model in service, log the run and promote it.
+def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool = True,
+                  trust_threshold: float | None = None) -> RunSummary:
+    """Write the report, compare ROAS with the model in service, log the run, and promote it
+    when asked and, if the fit was validated, when the champion/challenger gate lets it."""
+    from liftos.validation.runner import load_validation
+    from liftos.validation.trust import TRUST_THRESHOLD, champion_decision
 
-    (The causal-validation issue adds a trust gate before promotion.)"""
     from liftos.model.results import FitResult
     from liftos.report import write_report
 
@@ -238,6 +243,13 @@ def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool 
         write_report(FitResult.load(fit_dir), fit_dir)
     previous = home.current(ref.tenant)
     shifted = roas_shifts(_previous_roas(previous), summary["channels"])
+    validation = load_validation(fit_dir)
+    reasons: tuple[str, ...] = ()
+    if validation is not None:
+        champion = load_validation(previous["fit_dir"]) if previous else None
+        decision = champion_decision(validation, champion, threshold=(
+            TRUST_THRESHOLD if trust_threshold is None else trust_threshold))
+        promote, reasons = promote and decision.promote, tuple(decision.reasons)
     roas = {name: {key: ch[key] for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high",
                                             "share_mean", "contribution_total_mean")}
             for name, ch in summary["channels"].items()}
@@ -249,16 +261,35 @@ def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool 
         first_week=fitted.features.panel.first_week, last_week=fitted.features.panel.last_week,
         template=ref.template,
         data_sha256=fitted.features.panel.source_sha256, config_hash=ref.config_hash,
-        signature=fitted.features.signature)
+        signature=fitted.features.signature, promoted=promote, decision=reasons,
+        trust_score=validation["trust"]["score"] if validation else None)
     record = {"run_id": run_id, "fit_dir": str(fit_dir), "roas": roas,
+              "trust_score": run.trust_score,
               "data_path": fitted.features.panel.source_path,
               "data_sha256": run.data_sha256, "config_hash": ref.config_hash,
               "last_week": fitted.features.panel.last_week,
               "at": datetime.now(timezone.utc).isoformat()}
-    home.append_run(ref.tenant, {**record, "promoted": promote})
+    home.append_run(ref.tenant, {**record, "promoted": promote, "decision": list(reasons)})
     if promote:
         home.set_current(ref.tenant, record)
     return run
+
+
+class ValidationRecord(Record):
+    fit_dir: str
+    trust_score: float
+    passed: int
+    checks: int
+
+
+def validate_model(fitted: FittedModel, options=None, submit=None) -> ValidationRecord:
+    """Run the validation suite on the fit (``validation.json`` beside it)."""
+    from liftos.validation.runner import ValidationOptions, validate
+
+    validation = validate(fitted.fit_dir, options or ValidationOptions(), submit=submit)
+    return ValidationRecord(fit_dir=fitted.fit_dir, trust_score=validation.trust.score,
+                            passed=sum(c.passed for c in validation.checks),
+                            checks=len(validation.checks))
 
 
 def roas_shifts(previous: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]

@@ -121,9 +121,30 @@ def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
         f"- **model**: graph signature `{summary.signature}`, options "
         f"`{fitted.options.model_dump()}`, artifacts in `{summary.fit_dir}`",
         f"- **flow run**: `{run_id}`; previous model `{summary.previous_fit_dir or 'none'}`",
+        f"- **trust**: {summary.trust_score if summary.trust_score is not None else 'not validated'}"
+        f"; {'promoted to the model in service' if summary.promoted else 'not promoted'}"
+        f"{': ' + '; '.join(summary.decision) if summary.decision else ''}",
         f"- **report**: `{summary.report_path}`",
         *(f"- plot: [{p.stem}]({p.as_uri()})" for p in plots),
     ]
     for note in panel.notes:
         lines.append(f"- data note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def publish_trust_card(tenant: str, fit_dir: str) -> None:
+    from liftos.validation.card import trust_card_markdown, write_trust_card_png
+    from liftos.validation.runner import load_validation
+
+    validation = load_validation(fit_dir)
+    png = write_trust_card_png(validation, Path(fit_dir) / "plots" / "trust_card.png")
+    create_markdown_artifact(key=artifact_key("trust-card", tenant),
+                             markdown=trust_card_markdown(validation, png),
+                             description=f"Trust card of the {tenant} model")
+
+
+def emit_rejected(summary: refresh.RunSummary, run_id: str | None) -> None:
+    emit_event(event="liftos.model.rejected", resource=tenant_resource(summary.tenant),
+               payload={"fit_dir": summary.fit_dir, "flow_run_id": run_id,
+                        "trust_score": summary.trust_score, "reasons": list(summary.decision),
+                        "champion_fit_dir": summary.previous_fit_dir})

@@ -8,6 +8,7 @@ message names the stage and carries the library's precise error.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -81,15 +82,45 @@ def fit_model(features: refresh.Features, options: refresh.ModelOptions) -> refr
     return refresh.fit_model(features, options, progress=progress.update)
 
 
+@task(name="validate-model", cache_policy=STAGE_CACHE, persist_result=True)
+@stage("validate-model")
+def validate_model(fitted: refresh.FittedModel, options=None) -> refresh.ValidationRecord:
+    """Holdout and placebo refits run in parallel on the Dask cluster when there is one."""
+    with _dask_client() as client:
+        submit = (lambda fn, *args: client.submit(fn, *args, pure=False)) if client else None
+        record = refresh.validate_model(fitted, options, submit=submit)
+    observability.publish_trust_card(fitted.features.panel.tenant.tenant, record.fit_dir)
+    return record
+
+
 @task(name="summarize-run")
 @stage("summarize-run")
-def summarize_run(fitted: refresh.FittedModel, promote: bool = True) -> refresh.RunSummary:
-    """Report, compare with the model in service, promote; publish artifacts and events."""
+def summarize_run(fitted: refresh.FittedModel, promote: bool = True,
+                  trust_threshold: float | None = None) -> refresh.RunSummary:
+    """Report, compare with the model in service, gate and promote; artifacts and events."""
     run_id = flow_run.id
-    summary = refresh.summarize_run(fitted, run_id=run_id, promote=promote)
+    summary = refresh.summarize_run(fitted, run_id=run_id, promote=promote,
+                                    trust_threshold=trust_threshold)
     observability.publish_run(summary, fitted, run_id)
+    if promote and not summary.promoted:
+        observability.emit_rejected(summary, run_id)
     return summary
 
+
+@contextlib.contextmanager
+def _dask_client():
+    """The Dask cluster this task runs on (seceding from the worker while waiting), or None."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except ValueError:
+        yield None
+        return
+    from prefect_dask import get_dask_client
+
+    with get_dask_client() as client:
+        yield client
 
 
 @task(name="remember-run")

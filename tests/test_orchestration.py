@@ -35,6 +35,7 @@ def run_refresh(dask_cluster, tenant="acme", **kwargs):
     from liftos.refresh import ModelOptions
 
     options = ModelOptions(**{**SMALL, **kwargs.pop("options", {})})
+    kwargs.setdefault("run_validation", False)  # validation has its own test below
     return mmm_refresh(tenant=tenant, options=options,
                        dask_address=dask_cluster.scheduler_address, return_state=True, **kwargs)
 
@@ -270,3 +271,35 @@ def test_refresh_with_memory_priors_calibrates_on_the_model_in_service(tenants, 
     spec = ModelSpec.from_dict(json.loads(spec_path.read_text())["spec"])
     assert [c.channel for c in spec.calibrations] == ["search", "social", "display", "email", "tv"]
     assert all(first.result().fit_dir in c.source and c.sd > 0 for c in spec.calibrations)
+
+
+def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenants, dask_cluster):
+    from liftos.home import DataHome
+    from liftos.validation.runner import ValidationOptions
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2,
+                              refutations=False)
+    rejected = run_refresh(dask_cluster, run_validation=True, validation=small,
+                           trust_threshold=101.0)
+    assert rejected.is_completed(), rejected.message
+    summary = rejected.result()
+    assert not summary.promoted and 0 < summary.trust_score <= 100
+    assert "below the threshold 101" in summary.decision[0]
+    assert DataHome().current("acme") is None
+    run_id = flow_run_id(rejected)
+    card = artifacts(run_id, "trust-card-acme")[0].data
+    assert "holdout MAPE" in card and "placebo share" in card and "trust_card.png" in card
+    assert (Path(summary.fit_dir) / "plots" / "trust_card.png").exists()
+    event = events("liftos.model.rejected", run_id)[0]
+    assert event["payload"]["reasons"] == list(summary.decision)
+
+    accepted = run_refresh(dask_cluster, run_validation=True, validation=small,
+                           trust_threshold=0.0)
+    assert accepted.is_completed() and accepted.result().promoted
+    assert task_states(flow_run_id(accepted))["validate-model"] == "Cached"
+    assert DataHome().current("acme")["trust_score"] == summary.trust_score
+    from liftos.memory.store import MemoryStore
+
+    verdicts = MemoryStore().search("acme", "was the model trusted", kind="validation", k=5)
+    assert {h.memory.facts["promoted"] for h in verdicts} == {False, True}

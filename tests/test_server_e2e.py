@@ -79,7 +79,9 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
 
         created = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={
             "parameters": {"tenant": "demo", "options": {"draws": 100, "tune": 150,
-                                                         "chains": 2, "seed": 5}}})
+                                                         "chains": 2, "seed": 5},
+                           "validation": {"draws": 100, "tune": 100, "chains": 2},
+                           "trust_threshold": 0}})
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]
 
@@ -90,7 +92,7 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
         found = client.post("/artifacts/filter", json={
             "artifacts": {"flow_run_id": {"any_": [run_id]}}}).json()
         keys = {a["key"] for a in found}
-        assert {"roas-demo", "report-demo", "fit-progress-demo"} <= keys
+        assert {"roas-demo", "report-demo", "fit-progress-demo", "trust-card-demo"} <= keys
         roas = next(a for a in found if a["key"] == "roas-demo")
         assert roas["type"] == "table" and "search" in roas["data"]
     assert Path(env["LIFTOS_HOME"], "tenants", "demo", "current.json").exists()

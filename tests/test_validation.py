@@ -39,6 +39,12 @@ def test_placebo_gets_almost_nothing_and_validation_is_saved(tmp_path):
     result.save(tmp_path / "fit")
     validation = validate(tmp_path / "fit", ValidationOptions(holdout_weeks=8))
     assert validation.placebo_share < 0.02
+    refuted = {c.name: c for c in validation.checks if c.group == "refutation"}
+    shuffled = next(c for name, c in refuted.items() if name.startswith("time-shuffled"))
+    assert shuffled.value < 0.5  # permuting the strongest channel destroys most of its share
+    assert refuted["ROAS stable on shifted 80% windows"].value >= 2 / 3
+    assert refuted["confounder robustness value (weakest channel)"].value > 0
+    assert set(validation.refutations["twin_truth"]) == set(CHANNELS)
     assert 0 <= validation.trust.score <= 100
     assert set(validation.trust.components) == {"convergence", "fit", "calibration",
                                                 "plausibility", "refutation"}
@@ -46,6 +52,28 @@ def test_placebo_gets_almost_nothing_and_validation_is_saved(tmp_path):
     assert saved["trust"]["score"] == validation.trust.score
     assert {c["name"] for c in saved["checks"]} >= {"r-hat", "divergences", "holdout MAPE",
                                                     "placebo share of media contribution"}
+
+
+@pytest.mark.slow
+def test_validate_command_with_lift_tests(tmp_path, capsys):
+    from liftos.cli import main
+
+    result = _fit_simulation(tmp_path, load_template("ecommerce"), seed=2)
+    result.save(tmp_path / "fit")
+    tests = tmp_path / "lift.yaml"
+    tests.write_text("- {channel: tv, start: '2024-03-04', end: '2024-04-22', lift: 1.0e9, "
+                     "se: 1.0e7, name: impossible}\n")
+    assert main(["validate", str(tmp_path / "fit"), "--no-placebo", "--no-refutations",
+                 "--holdout-weeks", "4",
+                 "--draws", "100", "--lift-tests", str(tests)]) == 0
+    out = capsys.readouterr().out
+    assert "NO  calibration  lift tests inside the model's predicted interval" in out
+    assert "trust score" in out
+    saved = load_validation(tmp_path / "fit")
+    assert saved["lift_tests"][0]["contains"] is False
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {channel: tv}\n")
+    assert main(["validate", str(tmp_path / "fit"), "--lift-tests", str(bad)]) == 2
 
 
 @pytest.mark.slow
@@ -59,7 +87,8 @@ def test_a_model_without_carry_over_scores_lower_on_carry_over_data(tmp_path):
                             ("no adstock", load_template("ecommerce", none))):
         result = _fit_simulation(tmp_path / label, truth_template, template)
         result.save(tmp_path / label / "fit")
-        scores[label] = validate(tmp_path / label / "fit", ValidationOptions(placebo=False))
+        scores[label] = validate(tmp_path / label / "fit",
+                                 ValidationOptions(placebo=False, refutations=False))
     # Measured: right 79.6 (holdout MAPE 2.8%), no adstock 68.6 (9.8%).
     assert scores["no adstock"].trust.score < scores["right"].trust.score - 5
     assert scores["no adstock"].holdout.mape > scores["right"].holdout.mape

@@ -36,6 +36,16 @@ def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> li
             facts={"roas_mean": roas["roas_mean"], "roas_hdi_low": roas["roas_hdi_low"],
                    "roas_hdi_high": roas["roas_hdi_high"], "share": roas["share_mean"],
                    "previous_roas": before, "fit_dir": summary.fit_dir}))
+    if summary.trust_score is not None:
+        verdict = ("promoted to the model in service" if summary.promoted
+                   else "kept out of service: " + "; ".join(summary.decision))
+        memories.append(Memory(
+            tenant=summary.tenant, kind="validation", run_id=run_id, run_url=run_url,
+            date_start=start, date_end=end,
+            text=f"Model trust score {summary.trust_score:.0f} out of 100, {verdict}; weeks "
+                 f"{summary.first_week} to {summary.last_week}",
+            facts={"trust_score": summary.trust_score, "promoted": summary.promoted,
+                   "reasons": list(summary.decision), "fit_dir": summary.fit_dir}))
     ranked = sorted(summary.roas.items(), key=lambda item: -item[1]["roas_mean"])
     shifted = [s.channel for s in summary.shifted]
     text = ("Channel efficiency, best to worst: "

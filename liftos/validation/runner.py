@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from pydantic import BaseModel
 
 from liftos.home import write_json
@@ -18,7 +19,14 @@ from liftos.model.results import FitResult
 from liftos.validation.checks import Check, review
 from liftos.validation.lift import LiftTest, lift_agreement
 from liftos.validation.outofsample import Forecast, forecast_scores, holdout_split
-from liftos.validation.refute import PLACEBO, with_placebo
+from liftos.validation.refute import (
+    PLACEBO,
+    robustness_value,
+    subset_windows,
+    time_shuffled,
+    twin_panel,
+    with_placebo,
+)
 from liftos.validation.trust import TrustScore, trust_score
 
 PLACEBO_SHARE_MAX = 0.02
@@ -27,6 +35,7 @@ PLACEBO_SHARE_MAX = 0.02
 class ValidationOptions(BaseModel):
     holdout_weeks: int = 8
     placebo: bool = True
+    refutations: bool = True  # time shuffle, shifted windows, simulated twin, confounding
     draws: int = 500
     tune: int = 500
     chains: int = 2
@@ -39,6 +48,7 @@ class Validation(BaseModel):
     holdout: Forecast | None = None
     placebo_share: float | None = None
     lift_tests: list[dict[str, Any]] = []
+    refutations: dict[str, Any] = {}
     trust: TrustScore
 
 
@@ -60,6 +70,8 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
         placebo_panel = with_placebo(result.panel, options.seed)
         placebo_spec = dataclasses.replace(result.spec, channels=(*result.spec.channels, PLACEBO))
         jobs["placebo"] = run(mmm.fit, placebo_panel, placebo_spec, fit_options)
+    if options.refutations:
+        jobs.update(_submit_refutations(result, fit_options, options.seed, run))
     checks = review(result)
     validation: dict[str, Any] = {"fit_dir": str(fit_dir)}
     if "holdout" in jobs:
@@ -73,6 +85,9 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
                             value=share, threshold=f"< {PLACEBO_SHARE_MAX:.0%}",
                             passed=share < PLACEBO_SHARE_MAX,
                             score=float(max(0.0, 1 - share / (4 * PLACEBO_SHARE_MAX)))))
+    if options.refutations:
+        validation["refutations"], refutation_checks = _refutation_checks(result, jobs)
+        checks += refutation_checks
     if lift_tests:
         agreement = lift_agreement(result, list(lift_tests))
         validation["lift_tests"] = [a.model_dump() for a in agreement]
@@ -89,6 +104,60 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
 def load_validation(fit_dir: str | Path) -> dict[str, Any] | None:
     path = Path(fit_dir) / "validation.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _submit_refutations(result, fit_options, seed: int, run) -> dict[str, Any]:
+    from liftos.model import mmm
+
+    summary = result.summary()["channels"]
+    strongest = max(summary, key=lambda c: summary[c]["share_mean"])
+    jobs = {"shuffle": run(mmm.fit, time_shuffled(result.panel, strongest, seed), result.spec,
+                           fit_options)}
+    for k, window in enumerate(subset_windows(result.panel)):
+        jobs[f"window{k}"] = run(mmm.fit, window, result.spec, fit_options)
+    twin, truth = twin_panel(result, draw=result.n_draws // 2)
+    jobs["twin"] = run(mmm.fit, twin, result.spec, fit_options)
+    jobs["twin_truth"] = _Done(truth)
+    jobs["strongest"] = _Done(strongest)
+    return jobs
+
+
+def _refutation_checks(result, jobs: dict[str, Any]) -> tuple[dict[str, Any], list[Check]]:
+    full = result.summary()["channels"]
+    strongest = jobs["strongest"].result()
+    shuffled = jobs["shuffle"].result().summary()["channels"][strongest]["share_mean"]
+    kept = shuffled / max(full[strongest]["share_mean"], 1e-12)
+    windows = [jobs[f"window{k}"].result().summary()["channels"] for k in range(2)]
+    stable = [c for c in full if all(full[c]["roas_hdi_low"] <= w[c]["roas_mean"]
+                                     <= full[c]["roas_hdi_high"] for w in windows)]
+    twin_truth = jobs["twin_truth"].result()
+    twin = jobs["twin"].result().summary()["channels"]
+    recovered = [c for c in full if twin[c]["roas_hdi_low"] <= twin_truth[c]
+                 <= twin[c]["roas_hdi_high"]]
+    robustness = {c: robustness_value(result, c) for c in full}
+    weakest = min(robustness, key=robustness.get)
+    n = len(full)
+    figures = {"shuffled_channel": strongest, "shuffled_share_kept": kept,
+               "stable_channels": stable, "twin_recovered": recovered,
+               "twin_truth": twin_truth, "robustness_value": robustness}
+    return figures, [
+        Check(name=f"time-shuffled {strongest} loses its effect", group="refutation",
+              value=kept, threshold="< 50% of its share kept", passed=kept < 0.5,
+              score=float(np.clip(1 - kept, 0, 1))),
+        Check(name="ROAS stable on shifted 80% windows", group="refutation",
+              value=len(stable) / n, threshold="all channels inside the full-fit HDI",
+              passed=len(stable) == n, score=len(stable) / n,
+              detail=f"unstable: {', '.join(sorted(set(full) - set(stable)))}"
+              if len(stable) < n else ""),
+        Check(name="simulated twin: truth recovered", group="refutation",
+              value=len(recovered) / n, threshold="all channels inside the HDI",
+              passed=len(recovered) == n, score=len(recovered) / n,
+              detail=f"not identified: {', '.join(sorted(set(full) - set(recovered)))}"
+              if len(recovered) < n else ""),
+        Check(name="confounder robustness value (weakest channel)", group="refutation",
+              value=robustness[weakest], threshold=">= 0.10", passed=robustness[weakest] >= 0.1,
+              score=float(min(1.0, robustness[weakest] / 0.2)), detail=weakest),
+    ]
 
 
 def _holdout_checks(forecast: Forecast) -> list[Check]:

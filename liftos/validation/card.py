@@ -1,0 +1,55 @@
+"""The trust card: every check with its figure and verdict, and one picture of the score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liftos.home import atomic_write
+from liftos.validation.trust import TRUST_THRESHOLD
+
+
+def trust_card_markdown(validation: dict[str, Any], png: Path | None = None) -> str:
+    trust = validation["trust"]
+    lines = [f"# Trust score {trust['score']:.1f} / 100 "
+             f"({'passes' if trust['score'] >= TRUST_THRESHOLD else 'below'} the "
+             f"{TRUST_THRESHOLD:.0f} threshold)", "",
+             "| component | score | weight |", "|---|---:|---:|",
+             *(f"| {g} | {v:.1f} | {trust['weights'][g]:.0f} |"
+               for g, v in trust["components"].items()),
+             "", "| group | check | value | threshold | pass | score | detail |",
+             "|---|---|---:|---|---|---:|---|",
+             *(f"| {c['group']} | {c['name']} | {_fmt(c['value'])} | {c['threshold']} | "
+               f"{'yes' if c['passed'] else '**no**'} | {c['score']:.2f} | {c['detail']} |"
+               for c in validation["checks"])]
+    if png is not None:
+        lines += ["", f"![trust card]({png.as_uri()})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_trust_card_png(validation: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trust = validation["trust"]
+    groups = list(trust["components"])
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(groups)))
+    values = [trust["components"][g] for g in groups]
+    ax.barh(groups, values, color=["#2e7d32" if v >= TRUST_THRESHOLD else "#c62828"
+                                   for v in values])
+    ax.axvline(TRUST_THRESHOLD, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 100)
+    ax.set_title(f"Trust score {trust['score']:.1f} / 100")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
