@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="skip time-shuffle, shifted windows, simulated twin, confounding")
     val.add_argument("--lift-tests", type=Path, default=None,
                      help="YAML list of {channel, start, end, lift, se, name}")
+    val.add_argument("--folds", type=int, default=0,
+                     help="rolling-origin backtest folds (horizon = --holdout-weeks)")
     val.add_argument("--draws", type=int, default=500, help="draws of each validation refit")
     val.set_defaults(handler=_validate)
 
@@ -281,8 +283,8 @@ def _validate(args: argparse.Namespace) -> int:
         except (OSError, TypeError, ValidationError, yaml.YAMLError) as exc:
             raise LiftOSError(f"{args.lift_tests}: invalid lift tests: {exc}") from None
     options = ValidationOptions(holdout_weeks=args.holdout_weeks, placebo=not args.no_placebo,
-                                refutations=not args.no_refutations, draws=args.draws,
-                                tune=args.draws)
+                                refutations=not args.no_refutations,
+                                backtest_folds=args.folds, draws=args.draws, tune=args.draws)
     result = validate(args.run_dir, options, tests)
     for check in result.checks:
         value = "" if check.value is None else f"{check.value:.4g}"

@@ -64,13 +64,16 @@ def test_validate_command_with_lift_tests(tmp_path, capsys):
     tests.write_text("- {channel: tv, start: '2024-03-04', end: '2024-04-22', lift: 1.0e9, "
                      "se: 1.0e7, name: impossible}\n")
     assert main(["validate", str(tmp_path / "fit"), "--no-placebo", "--no-refutations",
-                 "--holdout-weeks", "4",
+                 "--holdout-weeks", "4", "--folds", "2",
                  "--draws", "100", "--lift-tests", str(tests)]) == 0
     out = capsys.readouterr().out
     assert "NO  calibration  lift tests inside the model's predicted interval" in out
     assert "trust score" in out
     saved = load_validation(tmp_path / "fit")
     assert saved["lift_tests"][0]["contains"] is False
+    assert [f["horizon"] for f in saved["backtest"]] == [4, 4]
+    assert saved["backtest"][0]["origin"] < saved["backtest"][1]["origin"]
+    assert "rolling-origin backtest MAPE (2 folds)" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {channel: tv}\n")
     assert main(["validate", str(tmp_path / "fit"), "--lift-tests", str(bad)]) == 2

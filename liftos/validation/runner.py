@@ -18,7 +18,12 @@ from liftos.home import write_json
 from liftos.model.results import FitResult
 from liftos.validation.checks import Check, review
 from liftos.validation.lift import LiftTest, lift_agreement
-from liftos.validation.outofsample import Forecast, forecast_scores, holdout_split
+from liftos.validation.outofsample import (
+    Forecast,
+    forecast_scores,
+    holdout_split,
+    rolling_origins,
+)
 from liftos.validation.refute import (
     PLACEBO,
     robustness_value,
@@ -36,6 +41,7 @@ class ValidationOptions(BaseModel):
     holdout_weeks: int = 8
     placebo: bool = True
     refutations: bool = True  # time shuffle, shifted windows, simulated twin, confounding
+    backtest_folds: int = 0   # rolling-origin folds (expanding window, horizon = holdout_weeks)
     draws: int = 500
     tune: int = 500
     chains: int = 2
@@ -46,6 +52,7 @@ class Validation(BaseModel):
     fit_dir: str
     checks: list[Check]
     holdout: Forecast | None = None
+    backtest: list[Forecast] = []
     placebo_share: float | None = None
     lift_tests: list[dict[str, Any]] = []
     refutations: dict[str, Any] = {}
@@ -72,6 +79,10 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
         jobs["placebo"] = run(mmm.fit, placebo_panel, placebo_spec, fit_options)
     if options.refutations:
         jobs.update(_submit_refutations(result, fit_options, options.seed, run))
+    folds = rolling_origins(result.panel, options.backtest_folds, options.holdout_weeks) if (
+        options.backtest_folds and options.holdout_weeks) else []
+    for k, (train, _) in enumerate(folds):
+        jobs[f"fold{k}"] = run(mmm.fit, train, result.spec, fit_options)
     checks = review(result)
     validation: dict[str, Any] = {"fit_dir": str(fit_dir)}
     if "holdout" in jobs:
@@ -85,6 +96,14 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
                             value=share, threshold=f"< {PLACEBO_SHARE_MAX:.0%}",
                             passed=share < PLACEBO_SHARE_MAX,
                             score=float(max(0.0, 1 - share / (4 * PLACEBO_SHARE_MAX)))))
+    if folds:
+        backtest = [forecast_scores(jobs[f"fold{k}"].result(), scored, options.holdout_weeks)
+                    for k, (_, scored) in enumerate(folds)]
+        validation["backtest"] = backtest
+        mape = float(np.mean([f.mape for f in backtest]))
+        checks.append(Check(name=f"rolling-origin backtest MAPE ({len(folds)} folds)",
+                            group="fit", value=mape, threshold="<= 10%", passed=mape <= 0.10,
+                            score=float(max(0.0, 1 - mape / 0.3))))
     if options.refutations:
         validation["refutations"], refutation_checks = _refutation_checks(result, jobs)
         checks += refutation_checks
