@@ -219,7 +219,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise LiftOSError(f"invalid sampler options: {exc.errors()[0]['loc'][0]} "
                           f"{exc.errors()[0]['msg']}") from None
-    print(f"running mmm-refresh for tenant '{args.tenant}' ...", file=sys.stderr)
+    print(f"running mmm-refresh for tenant '{args.tenant}' (fit, then validation refits) ...",
+          file=sys.stderr)
     state = mmm_refresh(tenant=args.tenant, template=args.template, data=args.data,
                         options=options, dask_address=args.dask_address, refresh=args.refresh,
                         return_state=True)
@@ -229,6 +230,11 @@ def _run(args: argparse.Namespace) -> int:
     summary = state.result()
     fit_dir = Path(summary.fit_dir)
     _print_summary(json.loads((fit_dir / "summary.json").read_text()), fit_dir)
+    if summary.trust_score is not None:
+        verdict = ("now the model in service" if summary.promoted
+                   else "not promoted: " + "; ".join(summary.decision))
+        print(f"trust score {summary.trust_score:.1f} / 100 ({fit_dir / 'validation.json'}): "
+              f"{verdict}")
     for shift in summary.shifted:
         print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the previous "
               f"[{shift.previous_low:.3g}, {shift.previous_high:.3g}]")
