@@ -82,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--data", default=None, help="data file or folder overriding the tenant's")
     mon.set_defaults(handler=_monitor)
 
+    ingest = commands.add_parser("ingest", help="load spend and outcomes into canonical tables")
+    sources = ingest.add_subparsers(dest="source", required=True)
+    files = sources.add_parser("files", help="CSV/Parquet uploads (media or outcome)")
+    files.add_argument("paths", type=Path, nargs="+")
+    files.add_argument("--tenant", required=True)
+    files.add_argument("--kind", choices=["media", "outcome"], default="media")
+    files.add_argument("--currency", default="USD")
+    files.set_defaults(handler=_ingest_files)
+    rebuild = commands.add_parser("rebuild", help="rebuild curated tables from raw landing")
+    rebuild.add_argument("--tenant", required=True)
+    rebuild.set_defaults(handler=_rebuild)
+
     val = commands.add_parser("validate", help="validate a fit: checks, refits, trust score")
     val.add_argument("run_dir", type=Path, help="a fit folder (liftos fit --out, or fits/<key>)")
     val.add_argument("--holdout-weeks", type=int, default=8)
@@ -271,6 +283,40 @@ def _deploy(args: argparse.Namespace) -> int:
     print("automations: " + ", ".join(create_automations()))
     print(f"start a worker: .venv/bin/prefect worker start --pool {pool}")
     return 0
+
+
+def _ingest_files(args: argparse.Namespace) -> int:
+    from liftos.home import DataHome
+    from liftos.ingest.files import IngestCounts, curated_path, ingest_file, weekly_panel
+    from liftos.tenants import load_tenant_config
+
+    tenant = load_tenant_config(args.tenant)
+    total = IngestCounts()
+    for path in args.paths:
+        counts = ingest_file(path, tenant.name, tenant.template, args.kind,
+                             currency=args.currency)
+        total = total.add(counts)
+        _print_counts(str(path), counts)
+    _print_counts("total", total)
+    home = DataHome()
+    if all(curated_path(home, tenant.name, t).exists() for t in ("media_daily", "outcome_daily")):
+        print(f"weekly panel: {weekly_panel(tenant.name, tenant.template)}")
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from liftos.ingest.files import rebuild
+    from liftos.tenants import load_tenant_config
+
+    tenant = load_tenant_config(args.tenant)
+    _print_counts("rebuilt from raw", rebuild(tenant.name, tenant.template))
+    return 0
+
+
+def _print_counts(label: str, counts) -> None:
+    print(f"{label}: fetched {counts.fetched}, landed {counts.landed}, upserted "
+          f"{counts.inserted + counts.updated} ({counts.inserted} new, {counts.updated} updated), "
+          f"quarantined {counts.quarantined}")
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -78,6 +78,39 @@ class Event(_Strict):
     dates: list[str]
 
 
+class ChannelRule(_Strict):
+    """Maps a source's campaigns to a modelling channel: the first rule whose ``source`` matches
+    and whose ``match`` (a regular expression, case-insensitive) is found in the campaign name."""
+
+    source: str = "*"
+    match: str = ""
+    channel: str
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        import re
+
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
+
+
+DEFAULT_CHANNEL_RULES = [
+    ChannelRule(source="klaviyo", channel="email"),
+    ChannelRule(source="google_ads", match=r"youtube|video|ctv", channel="tv"),
+    ChannelRule(source="google_ads", match=r"display|gdn|discovery|demand gen", channel="display"),
+    ChannelRule(source="google_ads", channel="search"),
+    ChannelRule(match=r"youtube|video|\btv\b|ctv|television", channel="tv"),
+    ChannelRule(match=r"display|gdn|programmatic|banner", channel="display"),
+    ChannelRule(match=r"social|meta|facebook|instagram|tiktok|snap", channel="social"),
+    ChannelRule(match=r"email|klaviyo|sms|newsletter", channel="email"),
+    ChannelRule(match=r"search|sem\b|brand|generic|shopping|pmax", channel="search"),
+]
+
+
 class Template(_Strict):
     name: str
     description: str = ""
@@ -89,6 +122,7 @@ class Template(_Strict):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     controls: list[str] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
+    channel_rules: list[ChannelRule] = Field(default_factory=lambda: list(DEFAULT_CHANNEL_RULES))
 
     def channel(self, name: str) -> ChannelConfig:
         """The configuration of ``name``: its own entry, else the template's channel defaults."""
