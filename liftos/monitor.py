@@ -96,7 +96,7 @@ def check_latest_week(model: FitResult, panel: Panel, thresholds: Thresholds = T
                       tenant: str = "", fit_dir: str = "") -> MonitorCheck:
     max_lag = max(block.max_lag for block in model.design.blocks)
     recent = panel.window(last_weeks=max(max_lag + 1, thresholds.trailing_weeks + 1))
-    index = _draw_index(model)
+    index = model.thinned_index(MAX_DRAWS)
     on_recent = model.on_panel(recent)
     contrib = on_recent.contributions(index)
     predictive = on_recent.predictive(index, contrib=contrib)[:, :, -1].sum(axis=1)
@@ -113,11 +113,6 @@ def check_latest_week(model: FitResult, panel: Panel, thresholds: Thresholds = T
         kpi_expected=expected, kpi_low=float(low), kpi_high=float(high),
         outside_interval=outside, moves=tuple(moves), anomalies=tuple(anomalies),
         fit_dir=fit_dir, data_path=panel.source)
-
-
-def _draw_index(model: FitResult) -> np.ndarray:
-    n = model.n_draws
-    return np.unique(np.linspace(0, n - 1, min(MAX_DRAWS, n)).astype(int))
 
 
 def _channel_moves(on_recent: FitResult, recent: Panel, contrib: np.ndarray, index: np.ndarray,

@@ -10,7 +10,6 @@ saturation) and its implied contribution enters the new model as a calibration t
 
 from __future__ import annotations
 
-import numpy as np
 
 from liftos.data import Panel
 
@@ -26,8 +25,7 @@ def calibrations_from_posterior(result, panel: Panel, widen: float = 2.0, source
     if widen <= 0:
         raise ValueError(f"prior widening must be > 0, got {widen}")
     applied = result.on_panel(panel)
-    index = np.unique(np.linspace(0, applied.n_draws - 1, min(max_draws, applied.n_draws))
-                      .astype(int))
+    index = applied.thinned_index(max_draws)
     totals = applied.contributions(index).sum(axis=(1, 2))       # (s, C)
     return tuple(Calibration(channel=name, contribution=float(totals[:, c].mean()),
                              sd=float(max(totals[:, c].std() * widen, 1e-9)),

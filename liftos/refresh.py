@@ -213,12 +213,11 @@ def fit_model(features: Features, options: ModelOptions, progress=None) -> Fitte
     key = hashlib.sha256(f"{features.digest()}{options.digest()}".encode()).hexdigest()[:20]
     out = DataHome(validated.tenant.home).folder(validated.tenant.tenant, "fits") / key
     result.save(out)
-    summary = json.loads((out / "summary.json").read_text())
     return FittedModel(features=features, options=options, fit_dir=str(out),
                        compile_s=result.timing["compile_s"],
                        sampling_s=result.timing["sampling_s"],
                        compile_cache_hit=result.timing["compile_cache_hit"],
-                       diagnostics=summary["diagnostics"])
+                       diagnostics=result.summary()["diagnostics"])
 
 
 def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool = True,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,3 +75,35 @@ def write_tenant(folder: Path, name: str, data: Path, **extra: object) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_server(command: list[str], health_url: str, log_path: Path, env: dict | None = None,
+                 timeout: float = 90.0) -> Iterator[subprocess.Popen]:
+    """Start a real server process on 127.0.0.1, wait until ``health_url`` answers, stop it."""
+    import httpx
+
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(health_url, timeout=2).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{command[0]} did not start:\n"
+                                       + log_path.read_text()[-3000:])
+                time.sleep(0.3)
+            yield server
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

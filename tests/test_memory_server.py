@@ -5,51 +5,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from conftest import free_port, local_server
 
 from blocks.chroma import ChromaServer
 from liftos.memory.store import Memory, MemoryStore
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = _free_port()
+    port = free_port()
     folder = tmp_path_factory.mktemp("chroma-server")
-    log = open(folder / "server.log", "w")
-    server = subprocess.Popen([chroma, "run", "--path", str(folder / "data"), "--host",
-                               "127.0.0.1", "--port", str(port)], stdout=log,
-                              stderr=subprocess.STDOUT, env={**os.environ,
-                                                             "ANONYMIZED_TELEMETRY": "False"})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "server.log").read_text()[-2000:])
-            time.sleep(0.3)
+    command = [chroma, "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
+               "--port", str(port)]
+    with local_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat",
+                      folder / "server.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+                      timeout=60):
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_memory_on_a_chroma_server_through_the_block(prefect_api, chroma_server, monkeypatch):

@@ -23,14 +23,14 @@ class RawLanding:
         self.folder = (home or DataHome()).folder(tenant, "raw") / source
         self.folder.mkdir(parents=True, exist_ok=True)
         self.manifest = self.folder / "manifest.jsonl"
+        self._landed = {entry["sha256"]: entry["path"] for entry in self.entries()}
 
     def land(self, payload: bytes, request: dict[str, Any], suffix: str = ".json") -> Path:
         """Store ``payload`` as received; identical payloads are stored once."""
         now = datetime.now(timezone.utc)
         digest = hashlib.sha256(payload).hexdigest()
-        for entry in self.entries():
-            if entry["sha256"] == digest:
-                return self.folder / entry["path"]
+        if digest in self._landed:
+            return self.folder / self._landed[digest]
         relative = Path(now.strftime("%Y-%m-%d")) / (
             f"{now.strftime('%H%M%S%f')}-{digest[:16]}{suffix}.gz")
         atomic_write(self.folder / relative, lambda tmp: tmp.write_bytes(gzip.compress(payload)))
@@ -38,6 +38,7 @@ class RawLanding:
             log.write(json.dumps({"path": str(relative), "sha256": digest, "bytes": len(payload),
                                   "landed_at": now.isoformat(), "request": request},
                                  sort_keys=True, default=str) + "\n")
+        self._landed[digest] = str(relative)
         return self.folder / relative
 
     def entries(self) -> list[dict[str, Any]]:

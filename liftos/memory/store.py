@@ -138,15 +138,14 @@ class MemoryStore:
     # ------------------------------------------------------------------------------ write
     def remember(self, memories: list[Memory]) -> int:
         """Upsert memories (idempotent by id); returns how many were written."""
-        by_tenant: dict[str, list[Memory]] = {}
+        by_tenant: dict[str, dict[str, Memory]] = {}
         for memory in memories:
-            by_tenant.setdefault(_checked(memory.tenant), []).append(memory)
-        for tenant, items in by_tenant.items():
-            unique = {m.id: m for m in items}
+            by_tenant.setdefault(_checked(memory.tenant), {})[memory.id] = memory
+        for tenant, unique in by_tenant.items():
             self._collection(tenant).upsert(
                 ids=list(unique), documents=[m.text for m in unique.values()],
                 metadatas=[m.metadata() for m in unique.values()])
-        return sum(len({m.id for m in items}) for items in by_tenant.values())
+        return sum(len(unique) for unique in by_tenant.values())
 
     # ------------------------------------------------------------------------------- read
     def search(self, tenant: str, query: str, k: int = 5, channel: str | None = None,

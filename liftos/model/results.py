@@ -48,6 +48,7 @@ class FitResult:
     options: FitOptions
     timing: dict[str, Any] = field(default_factory=dict)
     _summary: dict[str, Any] | None = None
+    _series: dict[str, np.ndarray] | None = None
 
     # ----------------------------------------------------------------------------- draws
     @property
@@ -100,7 +101,11 @@ class FitResult:
 
     def band_index(self) -> np.ndarray:
         """An evenly thinned subset of draws for time-series bands (fixed, so reproducible)."""
-        return np.unique(np.linspace(0, self.n_draws - 1, min(BAND_DRAWS, self.n_draws)).astype(int))
+        return self.thinned_index(BAND_DRAWS)
+
+    def thinned_index(self, max_draws: int) -> np.ndarray:
+        """At most ``max_draws`` draws, evenly spread over all chains (fixed, so reproducible)."""
+        return np.unique(np.linspace(0, self.n_draws - 1, min(max_draws, self.n_draws)).astype(int))
 
     # ------------------------------------------------------------------------- summaries
     def contribution_totals(self) -> np.ndarray:
@@ -114,17 +119,22 @@ class FitResult:
         return self.contribution_totals() / self.spend_totals()[None, :]
 
     def time_series(self) -> dict[str, np.ndarray]:
-        """Means and 94% bands over time (summed over geos) for the report's plots."""
+        """Means and 94% bands over time (summed over geos) for the report's plots (computed
+        once: the summary, the report and the model review all read it)."""
+        if self._series is not None:
+            return self._series
         index = self.band_index()
         contrib = self.contributions(index)
         base = self.baseline(index)
         expected = (base + contrib.sum(axis=3)).sum(axis=1)
         predictive = self.predictive(index, base, contrib).sum(axis=1)
         low, high = hdi(predictive)
-        return {"dates": self.panel.dates, "actual": self.panel.target.sum(axis=0),
-                "fitted_mean": expected.mean(axis=0), "fitted_low": low, "fitted_high": high,
-                "baseline_mean": base.sum(axis=1).mean(axis=0),
-                "contribution_mean": contrib.sum(axis=1).mean(axis=0)}
+        self._series = {
+            "dates": self.panel.dates, "actual": self.panel.target.sum(axis=0),
+            "fitted_mean": expected.mean(axis=0), "fitted_low": low, "fitted_high": high,
+            "baseline_mean": base.sum(axis=1).mean(axis=0),
+            "contribution_mean": contrib.sum(axis=1).mean(axis=0)}
+        return self._series
 
     def predictive(self, index: np.ndarray, base: np.ndarray | None = None,
                    contrib: np.ndarray | None = None, seed: int = 0) -> np.ndarray:

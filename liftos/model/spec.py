@@ -274,14 +274,9 @@ def _calibration_arrays(panel: Panel, spec: ModelSpec, y_scale: np.ndarray) -> d
     if unknown:
         raise InputError("calibration_channel", f"calibration for channel(s) {unknown} that the "
                          f"model does not have ({list(spec.channels)})", panel.source)
-    dates = np.asarray(panel.dates, dtype="datetime64[D]")
     masks = []
     for c in spec.calibrations:
-        inside = np.ones(len(dates), dtype=bool)
-        if c.start is not None:
-            inside &= dates >= np.datetime64(c.start, "D")
-        if c.end is not None:
-            inside &= dates <= np.datetime64(c.end, "D")
+        inside = week_mask(panel.dates, c.start, c.end)
         if not inside.any():
             raise InputError("calibration_window", f"calibration for '{c.channel}' "
                              f"({c.start} to {c.end}) covers no week of the data", panel.source)
@@ -290,6 +285,17 @@ def _calibration_arrays(panel: Panel, spec: ModelSpec, y_scale: np.ndarray) -> d
     return {"calibration_mask": np.array(masks),
             "calibration_target": np.array([c.contribution / unit for c in spec.calibrations]),
             "calibration_sd": np.array([c.sd / unit for c in spec.calibrations])}
+
+
+def week_mask(dates: np.ndarray, start: str | None, end: str | None) -> np.ndarray:
+    """Weeks starting between ``start`` and ``end`` (inclusive; None leaves that side open)."""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    inside = np.ones(len(days), dtype=bool)
+    if start is not None:
+        inside &= days >= np.datetime64(start, "D")
+    if end is not None:
+        inside &= days <= np.datetime64(end, "D")
+    return inside
 
 
 def check_enough_rows(panel: Panel, spec: ModelSpec, source: str = "") -> None:

@@ -72,9 +72,7 @@ def _coverage(result) -> Check:
 
 
 def _negative_baseline(result) -> Check:
-    index = result.band_index()
-    baseline = result.baseline(index).sum(axis=1).mean(axis=0)
-    share = float((baseline < 0).mean())
+    share = float((result.time_series()["baseline_mean"] < 0).mean())
     return Check(name="weeks with negative baseline", group="plausibility", value=share,
                  threshold="0%", passed=share == 0, score=float(1 - min(1.0, 5 * share)),
                  detail="media would be explaining more than all of the KPI" if share else "")

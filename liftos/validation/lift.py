@@ -7,11 +7,10 @@ predicted lift interval is compared with each measured lift.
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from liftos.model.results import hdi
-from liftos.model.spec import Calibration
+from liftos.model.spec import Calibration, week_mask
 
 
 class LiftTest(BaseModel):
@@ -37,12 +36,11 @@ class LiftAgreement(BaseModel):
 
 def lift_agreement(result, tests: list[LiftTest]) -> list[LiftAgreement]:
     """Does the (uncalibrated) model's 94% interval for each test window contain the lift?"""
-    dates = np.asarray(result.panel.dates, dtype="datetime64[D]")
     index = result.band_index()
     contributions = result.contributions(index)                   # (s, G, T, C)
     out = []
     for test in tests:
-        inside = (dates >= np.datetime64(test.start, "D")) & (dates <= np.datetime64(test.end, "D"))
+        inside = week_mask(result.panel.dates, test.start, test.end)
         c = result.spec.channels.index(test.channel)
         predicted = contributions[:, :, inside, c].sum(axis=(1, 2))
         low, high = hdi(predicted)

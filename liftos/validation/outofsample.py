@@ -29,8 +29,7 @@ class Forecast(BaseModel):
 def forecast_scores(result, panel: Panel, horizon: int) -> Forecast:
     """Score ``result`` (fitted on the weeks before the last ``horizon``) on those weeks."""
     applied = result.on_panel(panel)
-    index = np.unique(np.linspace(0, applied.n_draws - 1,
-                                  min(MAX_DRAWS, applied.n_draws)).astype(int))
+    index = applied.thinned_index(MAX_DRAWS)
     draws = applied.predictive(index)[:, :, -horizon:].sum(axis=1)       # (s, h)
     actual = panel.target[:, -horizon:].sum(axis=0)
     mean = draws.mean(axis=0)

@@ -57,8 +57,8 @@ def twin_panel(result, draw: int) -> tuple[Panel, dict[str, float]]:
     return twin, {c: float(truth[i]) for i, c in enumerate(result.panel.channels)}
 
 
-def robustness_value(result, channel: str) -> float:
-    """How strong an omitted confounder would have to be to erase ``channel``'s effect
+def robustness_values(result) -> dict[str, float]:
+    """How strong an omitted confounder would have to be to erase each channel's effect
     (Cinelli & Hazlett 2020, robustness value for q = 1): the share of the residual variance of
     both the channel's media term and the KPI it would have to explain. Computed on the linear
     regression of the KPI on the posterior-mean media terms and the baseline regressors."""
@@ -73,8 +73,9 @@ def robustness_value(result, channel: str) -> float:
     residual = y - x @ coef
     dof = max(len(y) - np.linalg.matrix_rank(x), 1)
     sigma2 = (residual ** 2).sum() / dof
-    covariance = sigma2 * np.linalg.pinv(x.T @ x)
-    c = result.panel.channels.index(channel)
-    t = coef[c] / np.sqrt(max(covariance[c, c], 1e-300))
-    f2 = t * t / dof
-    return float(0.5 * (np.sqrt(f2 * f2 + 4 * f2) - f2))
+    variances = np.diag(sigma2 * np.linalg.pinv(x.T @ x))
+    out = {}
+    for c, channel in enumerate(result.panel.channels):
+        f2 = coef[c] ** 2 / max(variances[c], 1e-300) / dof
+        out[channel] = float(0.5 * (np.sqrt(f2 * f2 + 4 * f2) - f2))
+    return out

@@ -26,7 +26,7 @@ from liftos.validation.outofsample import (
 )
 from liftos.validation.refute import (
     PLACEBO,
-    robustness_value,
+    robustness_values,
     subset_windows,
     time_shuffled,
     twin_panel,
@@ -153,7 +153,7 @@ def _refutation_checks(result, jobs: dict[str, Any]) -> tuple[dict[str, Any], li
     twin = jobs["twin"].result().summary()["channels"]
     recovered = [c for c in full if twin[c]["roas_hdi_low"] <= twin_truth[c]
                  <= twin[c]["roas_hdi_high"]]
-    robustness = {c: robustness_value(result, c) for c in full}
+    robustness = robustness_values(result)
     weakest = min(robustness, key=robustness.get)
     n = len(full)
     figures = {"shuffled_channel": strongest, "shuffled_share_kept": kept,
