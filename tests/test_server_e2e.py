@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,17 @@ def prefect_server(tmp_path_factory):
         yield api, env
 
 
+def _call(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response:
+    """One REST call, retried on 503 as Prefect's own client does (a SQLite-backed server
+    answers 503 while its database is briefly locked)."""
+    for attempt in range(6):
+        response = client.request(method, url, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(0.5 * 2 ** attempt)
+    return response
+
+
 def _run(command: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -44,15 +56,16 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
     assert "weekly-refresh" in deployed.stdout and "liftos-process" in deployed.stdout
 
     with httpx.Client(base_url=api, timeout=30) as client:
-        deployment = client.get("/deployments/name/mmm-refresh/weekly-refresh").json()
+        deployment = _call(client, "GET", "/deployments/name/mmm-refresh/weekly-refresh").json()
         assert deployment["work_pool_name"] == "liftos-process"
-        schedules = client.get(f"/deployments/{deployment['id']}/schedules").json()
+        schedules = _call(client, "GET", f"/deployments/{deployment['id']}/schedules").json()
         assert schedules[0]["schedule"]["cron"] == "0 6 * * 1"
         assert schedules[0]["schedule"]["timezone"] == "America/New_York"
-        automations = client.post("/automations/filter", json={}).json()
+        automations = _call(client, "POST", "/automations/filter", json={}).json()
         assert "liftos-refresh-on-data-arrival" in {a["name"] for a in automations}
 
-        created = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={
+        create = f"/deployments/{deployment['id']}/create_flow_run"
+        created = _call(client, "POST", create, json={
             "parameters": {"tenant": "demo", "options": {"draws": 100, "tune": 150,
                                                          "chains": 2, "seed": 5},
                            "validation": {"draws": 100, "tune": 100, "chains": 2},
@@ -62,9 +75,9 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
 
         _run([sys.executable, "-m", "prefect", "flow-run", "execute", run_id], env, timeout=400)
 
-        run = client.get(f"/flow_runs/{run_id}").json()
+        run = _call(client, "GET", f"/flow_runs/{run_id}").json()
         assert run["state"]["type"] == "COMPLETED", run["state"]
-        found = client.post("/artifacts/filter", json={
+        found = _call(client, "POST", "/artifacts/filter", json={
             "artifacts": {"flow_run_id": {"any_": [run_id]}}}).json()
         keys = {a["key"] for a in found}
         assert {"roas-demo", "report-demo", "fit-progress-demo", "trust-card-demo"} <= keys
