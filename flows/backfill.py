@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from prefect import flow
 
-from flows.refresh import mmm_refresh
+from flows.refresh import ingest_sources, mmm_refresh
 from liftos.errors import LiftOSError
 from liftos.refresh import ModelOptions, RunSummary
 
@@ -28,8 +28,15 @@ def cutoffs(start: date, end: date, step_weeks: int) -> list[str]:
 
 @flow(name="backfill", flow_run_name="backfill-{tenant}", validate_parameters=True)
 def backfill(tenant: str, start: date, end: date, step_weeks: int = 4,
-             options: ModelOptions = ModelOptions(), dask_address: str | None = None
-             ) -> list[RunSummary]:
-    """Fit the tenant's model on data up to each cut-off from ``start`` to ``end``."""
+             options: ModelOptions = ModelOptions(), dask_address: str | None = None,
+             history_since: date | None = None) -> list[RunSummary]:
+    """Fit the tenant's model on data up to each cut-off from ``start`` to ``end``.
+
+    For a tenant with ``sources``, history is ingested first, from ``history_since`` (default:
+    each source's ``since`` setting, or its bookmarks) to ``end``, in chunks with a bookmark
+    after each: a backfill killed mid-way resumes at its last stored chunk."""
+    panel = ingest_sources(tenant, since=history_since and history_since.isoformat(),
+                           until=end.isoformat())
     return [mmm_refresh(tenant=tenant, options=options, dask_address=dask_address, until=cut,
-                        promote=False) for cut in cutoffs(start, end, step_weeks)]
+                        promote=False, data=panel, ingest=False)
+            for cut in cutoffs(start, end, step_weeks)]

@@ -60,7 +60,7 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
     def __init__(self, address: str | None = None):
         super().__init__(address=address)
 
-    def duplicate(self) -> "LiftOSDaskTaskRunner":
+    def duplicate(self) -> LiftOSDaskTaskRunner:
         return type(self)(address=self.address)
 
     @property

@@ -17,9 +17,10 @@ from prefect.futures import wait
 from flows.dask_runner import LiftOSDaskTaskRunner
 from liftos.errors import LiftOSError
 from liftos.refresh import ModelOptions, RunSummary
+from liftos.tenants import load_tenant_config
 from liftos.validation.runner import ValidationOptions
 from liftos.validation.trust import TRUST_THRESHOLD
-from tasks import stages
+from tasks import ingest, stages
 
 
 @flow(name="mmm-refresh", flow_run_name="refresh-{tenant}", task_runner=LiftOSDaskTaskRunner(),
@@ -29,8 +30,9 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
                 until: str | None = None, promote: bool = True,
                 memory_priors: float | None = None, run_validation: bool = True,
                 validation: ValidationOptions = ValidationOptions(),
-                trust_threshold: float = TRUST_THRESHOLD, refresh: bool = False) -> RunSummary:
-    """Land, validate, featurize, fit (on Dask), validate the model, summarize (gate and
+                trust_threshold: float = TRUST_THRESHOLD, refresh: bool = False,
+                ingest: bool = True) -> RunSummary:
+    """Ingest (for tenants with ``sources``), land, validate, featurize, fit (on Dask), validate the model, summarize (gate and
     promote) and remember one tenant's model.
 
     Args:
@@ -49,8 +51,12 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
         validation: holdout weeks, placebo, sampler settings of the validation refits.
         trust_threshold: the trust score a model needs to become champion.
         refresh: ignore cached stage results and recompute.
+        ingest: sync the tenant's sources (Google Ads, Klaviyo) incrementally and build the
+            weekly panel from them first; ignored when ``data`` is given.
     """
     with tags(f"tenant:{tenant}"):
+        if data is None and ingest:
+            data = ingest_sources(tenant, until=until)
         landed = stages.land_input(tenant, template, data)
         validated = stages.validate_input.with_options(refresh_cache=refresh)(landed, until)
         # The model in service may have changed since a cached run: recompute with memory priors.
@@ -64,6 +70,18 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
         summary = stages.summarize_run(fitted, promote, trust_threshold)
         stages.remember_run(summary)
         return summary
+
+
+def ingest_sources(tenant: str, since: str | None = None, until: str | None = None
+                   ) -> str | None:
+    """Sync each configured source, then build the weekly panel; None if the tenant has no
+    sources (its data file is read as it is)."""
+    sources = load_tenant_config(tenant).sources.configured()
+    if not sources:
+        return None
+    ingested = [ingest.ingest_source(tenant, source, since=since, until=until)
+                for source in sources]
+    return ingest.build_panel(tenant, ingested)
 
 
 @flow(name="portfolio-refresh", task_runner=LiftOSDaskTaskRunner(), validate_parameters=True)

@@ -89,7 +89,28 @@ def _parser() -> argparse.ArgumentParser:
     files.add_argument("--tenant", required=True)
     files.add_argument("--kind", choices=["media", "outcome"], default="media")
     files.add_argument("--currency", default="USD")
+    _window_arguments(files, required=False)
     files.set_defaults(handler=_ingest_files)
+    for name, module, flag, helptext in (
+            ("google-ads", "google_ads", "--endpoint", "API host:port (e.g. a local fake)"),
+            ("klaviyo", "klaviyo", "--base-url", "API base URL (e.g. a local fake)")):
+        api = sources.add_parser(name, help=f"{name} through its SDK, incremental")
+        api.add_argument("--tenant", required=True)
+        _window_arguments(api, required=False)
+        api.add_argument(flag, default=None, help=helptext)
+        api.add_argument("--credentials", default=None,
+                         help="saved credentials block name (default: the tenant's, else the "
+                              "environment)")
+        api.set_defaults(handler=_ingest_api, module=module, kind=name)
+    blocks = commands.add_parser("blocks", help="Prefect blocks: credentials, Chroma server")
+    block_commands = blocks.add_subparsers(dest="block_command", required=True)
+    block_commands.add_parser("register", help="register LiftOS block types with Prefect"
+                              ).set_defaults(handler=_blocks_register)
+    save = block_commands.add_parser("save", help="save credentials from the environment")
+    save.add_argument("kind", choices=["google-ads", "klaviyo"])
+    save.add_argument("--name", required=True)
+    save.add_argument("--overwrite", action="store_true")
+    save.set_defaults(handler=_blocks_save)
     rebuild = commands.add_parser("rebuild", help="rebuild curated tables from raw landing")
     rebuild.add_argument("--tenant", required=True)
     rebuild.set_defaults(handler=_rebuild)
@@ -285,27 +306,109 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    from datetime import date
+
+    parser.add_argument("--since", type=date.fromisoformat, required=required,
+                        help="first day (YYYY-MM-DD); default: resume from the bookmarks")
+    parser.add_argument("--until", type=date.fromisoformat, default=None,
+                        help="last day (YYYY-MM-DD); default: yesterday in the account's zone")
+
+
 def _ingest_files(args: argparse.Namespace) -> int:
     from liftos.home import DataHome
-    from liftos.ingest.files import IngestCounts, curated_path, ingest_file, weekly_panel
+    from liftos.ingest.curate import Curator, IngestCounts
+    from liftos.ingest.files import ingest_file
+    from liftos.ingest.quality import Checker
     from liftos.tenants import load_tenant_config
 
     tenant = load_tenant_config(args.tenant)
+    home = DataHome()
+    curator = Curator(tenant.name, home, _run_label("files"), Checker(tenant.sources.quality))
     total = IngestCounts()
     for path in args.paths:
-        counts = ingest_file(path, tenant.name, tenant.template, args.kind,
-                             currency=args.currency)
+        counts = ingest_file(path, tenant.name, tenant.template, args.kind, home,
+                             currency=args.currency, since=args.since, until=args.until,
+                             curator=curator)
         total = total.add(counts)
         _print_counts(str(path), counts)
     _print_counts("total", total)
+    _print_findings(curator.reports)
+    _print_panel(tenant, home)
+    return 0
+
+
+def _ingest_api(args: argparse.Namespace) -> int:
+    import importlib
+
+    from blocks.credentials import load_credentials
+    from liftos.home import DataHome
+    from liftos.ingest.curate import Curator
+    from liftos.ingest.quality import Checker
+    from liftos.tenants import load_tenant_config
+
+    tenant = load_tenant_config(args.tenant)
+    settings = getattr(tenant.sources, args.module)
+    if settings is None:
+        raise LiftOSError(f"tenant {tenant.name}: no 'sources.{args.module}' in "
+                          f"{tenant.config_source}")
+    endpoint = {"endpoint": getattr(args, "endpoint", None),
+                "base_url": getattr(args, "base_url", None)}
+    credentials = load_credentials(args.kind, args.credentials or settings.credentials,
+                                   {k: v for k, v in endpoint.items() if v})
     home = DataHome()
+    curator = Curator(tenant.name, home, _run_label(args.module), Checker(tenant.sources.quality))
+    module = importlib.import_module(f"liftos.ingest.{args.module}")
+    result = module.sync(credentials, tenant.name, tenant.template, settings, since=args.since,
+                         until=args.until, home=home, curator=curator,
+                         progress=lambda line: print(line, flush=True))
+    print(result.line() + f" in {result.seconds:.1f} s")
+    for drift in result.drift:
+        print(f"schema drift (load continued): {drift.describe()}")
+    _print_findings(curator.reports)
+    _print_panel(tenant, home)
+    return 0
+
+
+def _print_findings(reports: list[dict]) -> None:
+    for report in reports:
+        for finding in report["findings"]:
+            print(f"  {report['batch']}: {finding['expectation']} [{finding['severity']}] "
+                  f"{finding['failed']} row(s): {finding['description']}")
+
+
+def _print_panel(tenant, home) -> None:
+    from liftos.ingest.curate import curated_path
+    from liftos.ingest.files import weekly_panel
+
     if all(curated_path(home, tenant.name, t).exists() for t in ("media_daily", "outcome_daily")):
-        print(f"weekly panel: {weekly_panel(tenant.name, tenant.template)}")
+        print(f"weekly panel: {weekly_panel(tenant.name, tenant.template, home)}")
+
+
+def _run_label(source: str) -> str:
+    from datetime import datetime
+
+    return f"{source}-{datetime.now():%Y%m%dT%H%M%S}"
+
+
+def _blocks_register(args: argparse.Namespace) -> int:
+    from blocks.credentials import register
+
+    print("registered block types: " + ", ".join(register()))
+    return 0
+
+
+def _blocks_save(args: argparse.Namespace) -> int:
+    from blocks.credentials import from_env
+
+    block = from_env(args.kind)
+    block.save(args.name, overwrite=args.overwrite)
+    print(f"saved {block._block_type_name} block '{args.name}' (secret fields encrypted)")
     return 0
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from liftos.ingest.files import rebuild
+    from liftos.ingest.rebuild import rebuild
     from liftos.tenants import load_tenant_config
 
     tenant = load_tenant_config(args.tenant)

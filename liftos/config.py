@@ -32,7 +32,7 @@ from liftos.features.transforms import (
     Saturation,
 )
 
-TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data"}
+TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

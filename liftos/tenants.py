@@ -34,6 +34,10 @@ from liftos.config import (
 )
 from liftos.data import ColumnSpec
 from liftos.errors import ConfigError
+from liftos.home import DataHome
+from liftos.ingest.google_ads import GoogleAdsSettings
+from liftos.ingest.klaviyo import KlaviyoSettings
+from liftos.ingest.quality import QualityRules
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DATA_SUFFIXES = (".csv", ".parquet")
@@ -44,12 +48,31 @@ class DataSourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str
+    path: str | None = None
     date_column: str = "date"
     target: str | None = None
     channels: tuple[str, ...] | None = None
     controls: tuple[str, ...] | None = None
     geo_column: str | None = None
+
+
+class SourcesConfig(BaseModel):
+    """Where the tenant's spend and outcomes come from when LiftOS ingests them itself::
+
+        sources:
+          google_ads: {customer_id: 111-222-3334, credentials: acme-google-ads, since: 2024-01-01}
+          klaviyo: {credentials: acme-klaviyo, timezone: America/New_York}
+          quality: {spike_factor: 25}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    google_ads: GoogleAdsSettings | None = None
+    klaviyo: KlaviyoSettings | None = None
+    quality: QualityRules = QualityRules()
+
+    def configured(self) -> list[str]:
+        return [name for name in ("google_ads", "klaviyo") if getattr(self, name) is not None]
 
 
 class Tenant(BaseModel):
@@ -63,6 +86,7 @@ class Tenant(BaseModel):
     data_path: Path
     columns: ColumnSpec
     config_source: str
+    sources: SourcesConfig = SourcesConfig()
 
     def config_hash(self) -> str:
         """Changes whenever anything that shapes the model changes (template, columns)."""
@@ -94,8 +118,15 @@ def load_tenant_config(name_or_path: str | Path, template: str | None = None,
     if template is not None:
         resolved = load_template(template, raw.get("overrides") or {}, overrides_source=str(path))
     source = _data_source(raw.get("data"), path)
-    data_path = _data_path(Path(data) if data is not None else Path(source.path), path,
-                           from_cli=data is not None)
+    sources = _sources(raw.get("sources"), path)
+    if data is None and source.path is None:
+        if not sources.configured():
+            raise ConfigError(f"{path}: key 'data.path': missing; say where the tenant's data "
+                              "lives, or configure 'sources' for LiftOS to ingest it")
+        data_path = DataHome().tenant(name) / "curated" / "panel.csv"
+    else:
+        data_path = _data_path(Path(data) if data is not None else Path(source.path), path,
+                               from_cli=data is not None)
     columns = ColumnSpec(
         date_column=source.date_column,
         target=source.target or resolved.kpi.name,
@@ -105,7 +136,7 @@ def load_tenant_config(name_or_path: str | Path, template: str | None = None,
     if not columns.channels:
         raise ConfigError(f"{path}: no channels: list them under 'data.channels' or in the template")
     return Tenant(name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
-                  data_path=data_path, columns=columns, config_source=str(path))
+                  data_path=data_path, columns=columns, config_source=str(path), sources=sources)
 
 
 def _tenant_path(name_or_path: str | Path) -> Path:
@@ -121,6 +152,14 @@ def _data_source(raw: object, path: Path) -> DataSourceConfig:
     except ValidationError as exc:
         errors = _format_errors(exc).replace("key '", "key 'data.")
         raise ConfigError(f"{path}: invalid data source:\n{errors}") from None
+
+
+def _sources(raw: object, path: Path) -> SourcesConfig:
+    try:
+        return SourcesConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        errors = _format_errors(exc).replace("key '", "key 'sources.")
+        raise ConfigError(f"{path}: invalid sources:\n{errors}") from None
 
 
 def _data_path(given: Path, tenant_file: Path, from_cli: bool) -> Path:

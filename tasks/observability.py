@@ -148,3 +148,46 @@ def emit_rejected(summary: refresh.RunSummary, run_id: str | None) -> None:
                payload={"fit_dir": summary.fit_dir, "flow_run_id": run_id,
                         "trust_score": summary.trust_score, "reasons": list(summary.decision),
                         "champion_fit_dir": summary.previous_fit_dir})
+
+
+def log_line(message: str) -> None:
+    """Progress of long work (an ingestion chunk stored) in the run's logs."""
+    from prefect.logging import get_run_logger
+
+    get_run_logger().info(message)
+
+
+def emit_schema_drift(tenant: str, source: str, description: str, broken: bool) -> None:
+    """``liftos.schema.drift``: a source's responses changed shape (``broken``: a field we need
+    is gone and the load stopped)."""
+    emit_event(event="liftos.schema.drift", resource=tenant_resource(tenant),
+               related=[{"prefect.resource.id": f"liftos.source.{source}",
+                         "prefect.resource.role": "source"}],
+               payload={"source": source, "drift": description, "load_stopped": broken})
+
+
+def publish_ingest(tenant: str, source: str, result: Any, quality: list[dict],
+                   error: str | None = None) -> None:
+    """A markdown artifact per sync: counts, windows, data-quality findings, drift, error."""
+    lines = [f"# Ingestion: {source} for {tenant}", ""]
+    if result is not None:
+        c = result.counts
+        lines += [f"fetched **{c.fetched}** rows, landed {c.landed} raw pages, upserted "
+                  f"{c.inserted + c.updated} ({c.inserted} new, {c.updated} updated), "
+                  f"quarantined **{c.quarantined}** in {result.seconds:.1f} s", "",
+                  "| stream | first day | last day |", "|---|---|---|"]
+        lines += [f"| {s} | {a} | {b} |" for s, (a, b) in result.windows.items()]
+        if result.drift:
+            lines += ["", "## Schema drift (load continued)"]
+            lines += [f"- {d.describe()}" for d in result.drift]
+    if error:
+        lines += ["", "## Failed", "", error]
+    findings = [(q["batch"], f) for q in quality for f in q["findings"]]
+    checked = sum(q["checked"] for q in quality)
+    lines += ["", f"## Data quality: {len(quality)} batch(es), {checked} rows, "
+              f"{sum(q['seconds'] for q in quality):.2f} s in Great Expectations"]
+    lines += [f"- {batch}: **{f['expectation']}** [{f['severity']}] {f['failed']} row(s): "
+              f"{f['description']}" for batch, f in findings[:50]] or ["- every expectation met"]
+    create_markdown_artifact(markdown="\n".join(lines),
+                             key=artifact_key("ingest", source, tenant),
+                             description=f"{source} ingestion for {tenant}")

@@ -21,6 +21,19 @@ DEMO_DATA = REPO / "liftos" / "sample_data" / "ecommerce_demo.csv"
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-test-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("LIFTOS_HOME", tempfile.mkdtemp(prefix="liftos-test-home-"))
+# gRPC reads its trusted roots once per process: trust the fake Google Ads certificate from the
+# start (the client code is the production one; only the endpoint and this trust differ).
+FAKES_CERT_DIR = Path(tempfile.mkdtemp(prefix="liftos-test-fakes-"))
+
+
+def _trust_fake_certificate() -> None:
+    from liftos.fakes.tls import self_signed, trust_bundle
+
+    cert, _ = self_signed(FAKES_CERT_DIR)
+    os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(trust_bundle(cert, FAKES_CERT_DIR))
+
+
+_trust_fake_certificate()
 
 
 def _reference_data_dir() -> Path:

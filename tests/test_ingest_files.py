@@ -12,7 +12,9 @@ from conftest import write_csv
 from liftos.config import load_template
 from liftos.errors import InputError
 from liftos.home import DataHome
-from liftos.ingest.files import curated_path, ingest_file, rebuild, weekly_panel
+from liftos.ingest.curate import curated_path
+from liftos.ingest.files import ingest_file, weekly_panel
+from liftos.ingest.rebuild import rebuild
 from liftos.ingest.landing import RawLanding
 
 HEADER = ["date", "account_id", "campaign_id", "campaign_name", "cost_micros", "clicks",
@@ -84,10 +86,13 @@ def test_bad_files_name_file_column_and_row(tmp_path, home, template):
     with pytest.raises(InputError, match=r"bad.csv, column 'date', line 4: cannot read"):
         ingest_file(write_csv(tmp_path / "bad.csv", HEADER, rows), "acme", template, home=home)
     unmapped = [[r[0], r[1], r[2], "Podcast sponsorship", r[4], r[5], r[6]] for r in rows[:1]]
-    with pytest.raises(InputError, match="matches no channel rule"):
-        ingest_file(write_csv(tmp_path / "pod.csv", HEADER, unmapped), "acme",
-                    load_template("ecommerce", {"channel_rules": [
-                        {"source": "klaviyo", "channel": "email"}]}), home=home)
+    counts = ingest_file(write_csv(tmp_path / "pod.csv", HEADER, unmapped), "acme",
+                         load_template("ecommerce", {"channel_rules": [
+                             {"source": "klaviyo", "channel": "email"}]}), home=home)
+    assert (counts.inserted, counts.quarantined) == (0, 1)
+    held = pl.read_parquet(home.folder("acme", "curated") / "quarantine_media_daily.parquet")
+    assert held["expectation"].to_list() == ["channel_mapped"]
+    assert held["campaign_name"].to_list() == ["Podcast sponsorship"]
     assert len(RawLanding("acme", "files", home).entries()) == 2  # raw kept even when bad
 
 

@@ -1,5 +1,5 @@
-"""CSV/Parquet uploads into the canonical tables, the weekly model panel built from them, and
-``rebuild`` (curated tables re-derived from raw landing).
+"""CSV/Parquet uploads into the canonical tables, the campaign -> channel mapping every source
+uses, and the weekly model panel built from the canonical tables.
 
 Media files: ``date``, ``campaign_name`` and ``spend`` (currency units) or ``cost_micros``;
 optional ``account_id``, ``campaign_id``, ``channel`` (else mapped by the template's channel
@@ -9,57 +9,52 @@ Outcome files: ``date``, ``value``, optional ``kpi`` (default: the template's KP
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel
 
 from liftos.config import ChannelRule, Template
 from liftos.errors import InputError
 from liftos.home import DataHome, atomic_write
+from liftos.ingest.curate import Curator, IngestCounts, curated_path
 from liftos.ingest.landing import RawLanding
-from liftos.ingest.tables import (
-    MEDIA_KEY,
-    OUTCOME_KEY,
-    media_frame,
-    outcome_frame,
-    upsert,
-)
+from liftos.ingest.tables import media_frame, outcome_frame
 
 Kind = Literal["media", "outcome"]
 SOURCE = "files"
-
-
-class IngestCounts(BaseModel):
-    fetched: int = 0
-    landed: int = 0
-    inserted: int = 0
-    updated: int = 0
-    quarantined: int = 0
-
-    def add(self, other: "IngestCounts") -> "IngestCounts":
-        return IngestCounts(**{k: getattr(self, k) + getattr(other, k) for k in self.model_fields})
-
-
-def curated_path(home: DataHome, tenant: str, table: str) -> Path:
-    return home.folder(tenant, "curated") / f"{table}.parquet"
+TABLES = {"media": "media_daily", "outcome": "outcome_daily"}
 
 
 def ingest_file(path: str | Path, tenant: str, template: Template, kind: Kind = "media",
-                home: DataHome | None = None, currency: str = "USD") -> IngestCounts:
-    """Land the file verbatim, parse it and upsert it into the tenant's canonical tables."""
+                home: DataHome | None = None, currency: str = "USD",
+                since: dt.date | None = None, until: dt.date | None = None,
+                curator: Curator | None = None) -> IngestCounts:
+    """Land the file verbatim, parse it, check it and upsert it into the tenant's canonical
+    tables. Rows outside ``since .. until`` are quarantined (``dates_in_range``)."""
     home, path = home or DataHome(), Path(path)
     if not path.exists():
         raise InputError("file_exists", "file not found", str(path))
     payload = path.read_bytes()
-    RawLanding(tenant, SOURCE, home).land(payload, {"kind": kind, "file": str(path),
-                                                    "currency": currency}, suffix=path.suffix)
-    frame = parse_file(payload, path.suffix, str(path), tenant, template, kind, currency)
-    return _store(frame, home, tenant, kind, landed=1)
+    request = {"kind": kind, "file": str(path), "currency": currency,
+               "since": since and since.isoformat(), "until": until and until.isoformat()}
+    RawLanding(tenant, SOURCE, home).land(payload, request, suffix=path.suffix)
+    curator = curator or Curator(tenant, home, f"files-{dt.date.today().isoformat()}")
+    return replay(request, payload, tenant, template, curator, landed=1)
+
+
+def replay(request: dict[str, Any], payload: bytes, tenant: str, template: Template,
+           curator: Curator, landed: int = 0) -> IngestCounts:
+    """Parse one landed file and store its rows (used by ingestion and by ``rebuild``)."""
+    name = request["file"]
+    frame = parse_file(payload, Path(name).suffix, name, tenant, template, request["kind"],
+                       request.get("currency", "USD"))
+    first, last = (dt.date.fromisoformat(request[k]) if request.get(k) else None
+                   for k in ("since", "until"))
+    return curator.store(TABLES[request["kind"]], frame, name, first, last, landed=landed)
 
 
 def parse_file(payload: bytes, suffix: str, name: str, tenant: str, template: Template,
@@ -70,39 +65,38 @@ def parse_file(payload: bytes, suffix: str, name: str, tenant: str, template: Te
             else _outcome(raw, name, tenant, template))
 
 
-def rebuild(tenant: str, template: Template, home: DataHome | None = None) -> IngestCounts:
-    """Re-derive the curated tables from every landed file (after a parser fix, say)."""
-    home = home or DataHome()
-    for table in ("media_daily", "outcome_daily"):
-        curated_path(home, tenant, table).unlink(missing_ok=True)
-    counts = IngestCounts()
-    for entry, payload in RawLanding(tenant, SOURCE, home).payloads():
-        request = entry["request"]
-        suffix = Path(request["file"]).suffix
-        frame = parse_file(payload, suffix, request["file"], tenant, template, request["kind"],
-                           request.get("currency", "USD"))
-        counts = counts.add(_store(frame, home, tenant, request["kind"], landed=0))
-    return counts
-
-
 def weekly_panel(tenant: str, template: Template, home: DataHome | None = None,
                  out: Path | None = None) -> Path:
-    """The wide weekly table the model reads: one spend column per channel, the KPI."""
+    """The wide weekly table the model reads: one spend column per channel, the KPI. Weeks
+    start on Monday; a week without all 7 days of outcome (the edges of the data) is left out,
+    since its totals would read as a drop."""
     home = home or DataHome()
     media = pl.read_parquet(curated_path(home, tenant, "media_daily"))
     outcome = pl.read_parquet(curated_path(home, tenant, "outcome_daily")).filter(
         pl.col("kpi") == template.kpi.name)
-    week = pl.col("date").dt.truncate("1w")  # ISO weeks start on Monday
+    week = pl.col("date").dt.truncate("1w")
     spend = (media.with_columns(week.alias("week"), pl.col("spend").cast(pl.Float64))
              .group_by("week", "channel").agg(pl.col("spend").sum())
              .pivot(on="channel", index="week", values="spend").fill_null(0.0))
     kpi = (outcome.with_columns(week.alias("week")).group_by("week")
-           .agg(pl.col("value").sum().alias(template.kpi.name)))
-    panel = kpi.join(spend, on="week", how="left").fill_null(0.0).sort("week").rename(
-        {"week": "date"})
+           .agg(pl.col("value").sum().alias(template.kpi.name),
+                pl.col("date").n_unique().alias("_days"))
+           .filter(pl.col("_days") == 7).drop("_days"))
+    channels = sorted(c for c in spend.columns if c != "week")
+    panel = (kpi.join(spend, on="week", how="left").fill_null(0.0).sort("week")
+             .select(["week", template.kpi.name, *channels]).rename({"week": "date"}))
     out = out or home.folder(tenant, "curated") / "panel.csv"
     atomic_write(out, panel.write_csv)
     return out
+
+
+def with_channels(frame: pl.DataFrame, rules: list[ChannelRule], source: str) -> pl.DataFrame:
+    """Add ``channel`` from the campaign names (each distinct name matched once); campaigns no
+    rule matches get a null channel, which the ``channel_mapped`` check quarantines."""
+    names = frame["campaign_name"].unique().to_list()
+    mapping = {name: map_channel(rules, source, name) for name in names}
+    return frame.with_columns(pl.col("campaign_name").replace_strict(
+        mapping, default=None, return_dtype=pl.Utf8).alias("channel"))
 
 
 def map_channel(rules: list[ChannelRule], source: str, campaign_name: str) -> str | None:
@@ -111,13 +105,6 @@ def map_channel(rules: list[ChannelRule], source: str, campaign_name: str) -> st
                                                        flags=re.IGNORECASE):
             return rule.channel
     return None
-
-
-def _store(frame: pl.DataFrame, home: DataHome, tenant: str, kind: str,
-           landed: int) -> IngestCounts:
-    table, key = ("media_daily", MEDIA_KEY) if kind == "media" else ("outcome_daily", OUTCOME_KEY)
-    inserted, updated = upsert(curated_path(home, tenant, table), frame, key)
-    return IngestCounts(fetched=frame.height, landed=landed, inserted=inserted, updated=updated)
 
 
 def _require(raw: pl.DataFrame, name: str, columns: list[str]) -> None:
@@ -142,15 +129,7 @@ def _media(raw: pl.DataFrame, name: str, tenant: str, template: Template,
         *(_number(raw, c, pl.Int64) for c in ("impressions", "clicks")),
         *(_number(raw, c, pl.Float64) for c in ("conversions", "conversion_value")))
     if "channel" not in raw.columns:
-        mapper: Callable[[str], str | None] = lambda n: map_channel(
-            template.channel_rules, SOURCE, n)
-        frame = frame.with_columns(pl.col("campaign_name").map_elements(
-            mapper, return_dtype=pl.Utf8).alias("channel"))
-    unmapped = frame.filter(pl.col("channel").is_null())
-    if unmapped.height:
-        raise InputError("channel_mapped", f"campaign '{unmapped['campaign_name'][0]}' matches no "
-                         "channel rule; add a 'channel' column or a rule under channel_rules",
-                         name, "campaign_name")
+        frame = with_channels(frame, template.channel_rules, SOURCE)
     return media_frame(frame)
 
 

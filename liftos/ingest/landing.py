@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from liftos.home import DataHome, atomic_write
 
@@ -27,7 +28,7 @@ class RawLanding:
 
     def land(self, payload: bytes, request: dict[str, Any], suffix: str = ".json") -> Path:
         """Store ``payload`` as received; identical payloads are stored once."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         digest = hashlib.sha256(payload).hexdigest()
         if digest in self._landed:
             return self.folder / self._landed[digest]

@@ -55,7 +55,8 @@ def upsert(path: Path, new: pl.DataFrame, key: list[str]) -> tuple[int, int]:
     if path.exists():
         old = pl.read_parquet(path)
         updated = new.join(old.select(key), on=key, how="semi").height
-        merged = pl.concat([old.join(new.select(key), on=key, how="anti"), new])
+        merged = pl.concat([old.join(new.select(key), on=key, how="anti"), new],
+                           how="diagonal_relaxed")
     else:
         updated, merged = 0, new
     merged = merged.unique(subset=key, keep="last").sort(key)

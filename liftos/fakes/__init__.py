@@ -1,0 +1,2 @@
+"""Local stand-ins for the Google Ads and Klaviyo APIs, speaking their real protocols, for tests,
+benchmarks and demos (``python -m liftos.fakes``)."""

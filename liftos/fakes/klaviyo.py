@@ -1,0 +1,178 @@
+"""A local Klaviyo API (JSON:API over HTTP, revision 2026-10-15) for the ``klaviyo-api`` SDK:
+``GET /api/metrics/``, ``GET /api/campaigns/`` (cursor pagination through ``links.next``) and
+``POST /api/metric-aggregates/`` (daily ``sum_value``/``count``), from a :class:`KlaviyoWorld`.
+
+Faults for tests, consumed one per request: ``"429:<seconds>"`` (Retry-After), ``"503"``,
+``"500"``. ``schema`` switches the response shape: ``"baseline"``; ``"drifted"`` (campaign
+``send_time`` moved under ``send_strategy`` and a field added: still loadable); ``"broken"``
+(aggregate ``dates`` renamed ``date_buckets``: not derivable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, urlparse
+
+from liftos.fakes.world import KLAVIYO_METRICS, KlaviyoWorld
+
+REVISION = "2026-10-15"
+BOUND = "datetime,"
+
+
+class FakeKlaviyo:
+    def __init__(self, world: KlaviyoWorld | None = None, api_key: str = "pk_fake_key",
+                 page_size: int = 3):
+        self.world = world or KlaviyoWorld()
+        self.api_key, self.page_size = api_key, page_size
+        self.faults: list[str] = []
+        self.schema = "baseline"
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    def start(self, port: int = 0) -> FakeKlaviyo:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- routing ----------------------------------------------------------------------------
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake._serve(self, None)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                fake._serve(self, json.loads(self.rfile.read(length) or b"{}"))
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def _serve(self, request: BaseHTTPRequestHandler, body: dict | None) -> None:
+        url = urlparse(request.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        with self._lock:
+            self.requests.append({"method": request.command, "path": url.path, "query": query})
+            fault = self.faults.pop(0) if self.faults else None
+        if request.headers.get("Authorization") != f"Klaviyo-API-Key {self.api_key}":
+            return _send(request, 401, _errors(401, "not_authenticated",
+                                               "Incorrect authentication credentials."))
+        if request.headers.get("revision") != REVISION:
+            return _send(request, 400, _errors(400, "invalid", "Unsupported revision."))
+        if fault:
+            status, _, wait = fault.partition(":")
+            headers = {"Retry-After": wait} if status == "429" else {}
+            return _send(request, int(status), _errors(int(status), "throttled" if status == "429"
+                                                       else "error", "Request failed."), headers)
+        routes = {("GET", "/api/metrics/"): self._metrics,
+                  ("GET", "/api/campaigns/"): self._campaigns,
+                  ("POST", "/api/metric-aggregates/"): self._aggregates}
+        route = routes.get((request.command, url.path.rstrip("/") + "/"))
+        if route is None:
+            return _send(request, 404, _errors(404, "not_found", f"{url.path} not found"))
+        status, document = route(query, body)
+        _send(request, status, document)
+
+    # -- endpoints --------------------------------------------------------------------------
+    def _metrics(self, query: dict, body: dict | None):
+        records = [{"type": "metric", "id": mid, "attributes": {
+            "name": name, "created": "2023-01-05T10:00:00+00:00",
+            "updated": "2023-01-05T10:00:00+00:00",
+            "integration": {"object": "integration", "id": f"int-{source.lower()}",
+                            "name": source, "category": "eCommerce"}},
+            "links": {"self": f"{self.base_url}/api/metrics/{mid}/"}}
+            for mid, name, source in KLAVIYO_METRICS]
+        return 200, self._page("/api/metrics/", records, query)
+
+    def _campaigns(self, query: dict, body: dict | None):
+        if "messages.channel" not in query.get("filter", ""):
+            return 400, _errors(400, "invalid", "A channel filter is required "
+                                "(filter=equals(messages.channel,'email')).")
+        records = self.world.campaign_records()
+        if self.schema in ("drifted", "broken"):
+            for record in records:
+                attrs = record["attributes"]
+                attrs["send_strategy"]["send_time"] = attrs.pop("send_time")
+                attrs["ab_test"] = False
+        return 200, self._page("/api/campaigns/", records, query)
+
+    def _page(self, path: str, records: list[dict], query: dict) -> dict:
+        start = int(query.get("page[cursor]", "0") or 0)
+        page = records[start:start + self.page_size]
+        links = {"self": f"{self.base_url}{path}", "prev": None, "next": None}
+        if start + self.page_size < len(records):
+            cursor = quote(str(start + self.page_size))
+            extra = "&filter=" + quote(query["filter"]) if "filter" in query else ""
+            links["next"] = f"{self.base_url}{path}?page%5Bcursor%5D={cursor}{extra}"
+        return {"data": page, "links": links}
+
+    def _aggregates(self, query: dict, body: dict | None):
+        attrs = (body or {}).get("data", {}).get("attributes", {})
+        metric_id = attrs.get("metric_id")
+        if metric_id not in {m[0] for m in KLAVIYO_METRICS}:
+            return 404, _errors(404, "not_found", f"metric {metric_id!r} not found")
+        if attrs.get("interval") != "day":
+            return 400, _errors(400, "invalid", "this fake serves interval=day only")
+        first, last = _bounds(attrs.get("filter") or [])
+        ads = self.world.ads
+        days = ads.day_range(first, last - dt.timedelta(days=1))
+        daily = self.world.daily(metric_id)
+        measurements = {m: [round(float(daily[m][k]), 2) for k in days]
+                        for m in attrs.get("measurements", [])}
+        dates = [f"{ads.date(k).isoformat()}T00:00:00+00:00" for k in days]
+        attributes = {"dates": dates, "data": [{"dimensions": [], "measurements": measurements}]}
+        if self.schema == "broken":
+            attributes["date_buckets"] = attributes.pop("dates")
+        return 200, {"data": {"type": "metric-aggregate", "id": f"agg-{metric_id}",
+                              "attributes": attributes,
+                              "links": {"self": f"{self.base_url}/api/metric-aggregates/"}},
+                     "links": {"self": f"{self.base_url}/api/metric-aggregates/"}}
+
+
+def _bounds(filters: list[str]) -> tuple[dt.date, dt.date]:
+    """``greater-or-equal(datetime,2024-01-01T00:00:00)`` and ``less-than(...)`` -> dates."""
+    first = last = None
+    for item in filters:
+        stamp = item.split(BOUND, 1)[1].rstrip(")")[:10]
+        if item.startswith("greater-or-equal"):
+            first = dt.date.fromisoformat(stamp)
+        elif item.startswith("less-than"):
+            last = dt.date.fromisoformat(stamp)
+    if first is None or last is None:
+        raise ValueError(f"datetime bounds missing from filter {filters}")
+    return first, last
+
+
+def _errors(status: int, code: str, detail: str) -> dict:
+    return {"errors": [{"id": "fake", "status": status, "code": code, "title": detail,
+                        "detail": detail, "source": {"pointer": "/data/"}}]}
+
+
+def _send(request: BaseHTTPRequestHandler, status: int, document: dict,
+          headers: dict | None = None) -> None:
+    payload = json.dumps(document).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "application/vnd.api+json")
+    request.send_header("Content-Length", str(len(payload)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(payload)

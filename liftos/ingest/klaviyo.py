@@ -1,0 +1,319 @@
+"""Klaviyo: daily metric aggregates (orders revenue, email opens and clicks) into
+``outcome_daily`` and email campaigns into ``klaviyo_campaigns``, through the ``klaviyo-api``
+SDK (revision 2026-10-15).
+
+* Requests go through the SDK's ``*_without_preload_content`` methods: the SDK builds the
+  request (host, auth, revision, filters, body model) and we get the body bytes as sent, which
+  are landed verbatim before anything reads them.
+* Bodies are read as plain dicts and checked against our own field list (``REQUIRED``), not the
+  SDK's strict models, which break on any drift. Each response's shape is compared with the
+  stored snapshot; drift (a field added, removed or moved) is reported, and the load goes on
+  while every required field can still be found (a moved field is found by its name).
+* Cursor pagination: the cursor is parsed from ``links.next`` here (the SDK mangles it).
+* Retries: 429 honours Retry-After up to the policy's ceiling, 5xx and connection errors back
+  off; the SDK's own retries and urllib3's are off (``KlaviyoCredentials.client``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlparse
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from liftos.config import Template
+from liftos.home import DataHome
+from liftos.ingest.curate import Curator, curated_path
+from liftos.ingest.jsonshape import Drift, drift, flatten, shape
+from liftos.ingest.landing import RawLanding
+from liftos.ingest.retry import Retry, RetryPolicy, SourceError
+from liftos.ingest.state import Bookmarks
+from liftos.ingest.sync import Progress, SyncResult, SyncSettings, sync_stream, yesterday
+from liftos.ingest.tables import outcome_frame, upsert
+
+SOURCE = "klaviyo"
+CAMPAIGN_FILTER = "equals(messages.channel,'email')"
+BASELINE_SCHEMA = Path(__file__).with_name("klaviyo_schema.json")
+FREE_MAPS = frozenset({"measurements"})  # keys depend on the request, not the schema
+REQUIRED = {  # endpoint -> fields every record must yield
+    "metrics": ("id", "attributes.name"),
+    "campaigns": ("id", "attributes.name", "attributes.status", "attributes.send_time"),
+    "metric-aggregates": ("attributes.dates", "attributes.data"),
+}
+
+
+class KlaviyoKPI(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    measurement: Literal["sum_value", "count", "unique"] = "sum_value"
+
+
+DEFAULT_KPIS = {"revenue": KlaviyoKPI(metric="Placed Order"),
+                "email_opens": KlaviyoKPI(metric="Opened Email", measurement="count"),
+                "email_clicks": KlaviyoKPI(metric="Clicked Email", measurement="count")}
+
+
+class KlaviyoSettings(SyncSettings):
+    """``sources.klaviyo`` in a tenant file: which metrics become which KPIs."""
+
+    timezone: str = "UTC"
+    kpis: dict[str, KlaviyoKPI] = DEFAULT_KPIS
+    campaigns: bool = True
+
+
+class SchemaError(SourceError):
+    """A field we need cannot be found in a response any more."""
+
+
+def sync(credentials: Any, tenant: str, template: Template, settings: KlaviyoSettings,
+         since: dt.date | None = None, until: dt.date | None = None,
+         home: DataHome | None = None, policy: RetryPolicy | None = None,
+         throttle: Callable[[], None] | None = None, progress: Progress | None = None,
+         curator: Curator | None = None) -> SyncResult:
+    """Load the configured KPIs (one bookmark each) and the email campaigns."""
+    started = time.perf_counter()
+    home = home or DataHome()
+    bookmarks = Bookmarks(tenant, SOURCE, home)
+    reader = _Reader(credentials.client(), RawLanding(tenant, SOURCE, home),
+                     policy or RetryPolicy(), throttle, _Schemas(bookmarks))
+    curator = curator or Curator(tenant, home, f"{SOURCE}-{dt.date.today().isoformat()}")
+    result = SyncResult(SOURCE)
+    metric_ids = reader.metric_ids()
+    last_day = until or yesterday(settings.timezone)
+    for kpi, spec in settings.kpis.items():
+        if spec.metric not in metric_ids:
+            raise SourceError(SOURCE, "metrics", f"no metric named {spec.metric!r} (KPI {kpi}); "
+                              f"the account has {sorted(metric_ids)}")
+
+        def read_chunk(first: dt.date, last: dt.date, kpi: str = kpi, spec: KlaviyoKPI = spec):
+            request = {"kind": "metric-aggregates", "kpi": kpi, "metric": spec.metric,
+                       "measurement": spec.measurement, "first": first.isoformat(),
+                       "last": last.isoformat(), "timezone": settings.timezone}
+            document = reader.aggregate(metric_ids[spec.metric], request)
+            yield "outcome_daily", parse_aggregate(document, request, tenant), 1
+
+        sync_stream(f"kpi:{kpi}", f"klaviyo {kpi} ({spec.metric})", bookmarks, settings, since,
+                    last_day, result, curator, read_chunk, progress)
+    if settings.campaigns:
+        store_campaigns(reader.campaigns(), tenant, home)
+    result.drift = reader.schemas.save()
+    result.quality, result.seconds = curator.reports, time.perf_counter() - started
+    return result
+
+
+class _Schemas:
+    """The stored shape of each endpoint's records; drift against it, reported once per sync."""
+
+    def __init__(self, bookmarks: Bookmarks):
+        self.bookmarks = bookmarks
+        baseline = json.loads(BASELINE_SCHEMA.read_text())
+        self.snapshot = {k: set(v) for k, v in bookmarks.extra("schema", baseline).items()}
+        self.observed: dict[str, set[str]] = {}
+
+    def check(self, endpoint: str, records: list[dict], where: str) -> dict[str, str]:
+        """Record the shape; return the moved-field map, or fail if a required field is gone."""
+        seen = set().union(*(shape(r, free=FREE_MAPS) for r in records)) if records else set()
+        self.observed.setdefault(endpoint, set()).update(seen)
+        found = drift(endpoint, self.snapshot.get(endpoint, set()), seen) if records else None
+        moved = dict(found.moved) if found else {}
+        for record in records:
+            for path in REQUIRED[endpoint]:
+                if _locate(record, path, moved) is _MISSING:
+                    detail = f"; schema drift: {found.describe()}" if found else ""
+                    raise SchemaError(SOURCE, where, (
+                        f"field '{path}' is missing from record {record.get('id', '?')} and "
+                        f"cannot be derived{detail}. The page is kept in raw landing; adapt the "
+                        "field map and run 'liftos rebuild'"))
+        return moved
+
+    def save(self) -> list[Drift]:
+        """Drift of this sync against the snapshot; the snapshot then becomes what was seen."""
+        found = [d for endpoint, seen in self.observed.items()
+                 if (d := drift(endpoint, self.snapshot.get(endpoint, set()), seen))]
+        if self.observed:
+            merged = {**{k: sorted(v) for k, v in self.snapshot.items()},
+                      **{k: sorted(v) for k, v in self.observed.items()}}
+            self.bookmarks.set_extra("schema", merged)
+        return found
+
+
+class _HttpStatus(Exception):
+    def __init__(self, status: int, body: bytes, retry_after: str | None):
+        super().__init__(f"HTTP {status}")
+        self.status, self.body, self.retry_after = status, body, retry_after
+
+    def detail(self) -> str:
+        try:
+            errors = json.loads(self.body).get("errors", [])
+            return "; ".join(f"{e.get('code')}: {e.get('detail')}" for e in errors) or "no detail"
+        except (ValueError, AttributeError):
+            return self.body[:200].decode(errors="replace")
+
+
+class _Reader:
+    def __init__(self, api: Any, landing: RawLanding, policy: RetryPolicy,
+                 throttle: Callable[[], None] | None, schemas: _Schemas):
+        self.metrics_api, self.campaigns_api = api.Metrics, api.Campaigns
+        self.landing, self.policy, self.schemas = landing, policy, schemas
+        self.throttle = throttle or (lambda: None)
+
+    def metric_ids(self) -> dict[str, str]:
+        records = self._paged("metrics", self.metrics_api.get_metrics_without_preload_content)
+        return {_locate(r, "attributes.name", {}): r["id"] for r in records}
+
+    def campaigns(self) -> list[dict]:
+        return self._paged("campaigns", self.campaigns_api.get_campaigns_without_preload_content,
+                           filter=CAMPAIGN_FILTER)
+
+    def aggregate(self, metric_id: str, request: dict) -> dict:
+        from openapi_client.models import MetricAggregateQuery
+
+        first, last = (dt.date.fromisoformat(request[k]) for k in ("first", "last"))
+        body = MetricAggregateQuery.model_validate({"data": {
+            "type": "metric-aggregate", "attributes": {
+                "metric_id": metric_id, "measurements": [request["measurement"]],
+                "interval": "day", "timezone": request["timezone"], "filter": [
+                    f"greater-or-equal(datetime,{first.isoformat()}T00:00:00)",
+                    f"less-than(datetime,{(last + dt.timedelta(days=1)).isoformat()}T00:00:00)"]}}})
+        where = f"metric-aggregates {request['kpi']} {first}..{last}"
+        document = self._call(where, request, lambda: self.metrics_api
+                              .query_metric_aggregates_without_preload_content(body))
+        request["moved"] = self.schemas.check("metric-aggregates", [document["data"]], where)
+        return document
+
+    def _paged(self, endpoint: str, method: Callable[..., Any], **params: Any) -> list[dict]:
+        records, cursor, page = [], None, 0
+        while True:
+            page += 1
+            where = f"{endpoint} page {page}"
+            request = {"kind": endpoint, "page": page, "cursor": cursor, **params}
+            document = self._call(where, request,
+                                  lambda cursor=cursor: method(page_cursor=cursor, **params))
+            data = document.get("data")
+            if not isinstance(data, list):
+                raise SchemaError(SOURCE, where, "'data' is not a list of records")
+            self.schemas.check(endpoint, data, where)
+            records += data
+            cursor = next_cursor(document)
+            if cursor is None:
+                return records
+
+    def _call(self, where: str, request: dict, send: Callable[[], Any]) -> dict:
+        def attempt() -> bytes:
+            self.throttle()
+            response = send()
+            body = response.data
+            if not 200 <= response.status < 300:
+                raise _HttpStatus(response.status, body, response.headers.get("Retry-After"))
+            return body
+
+        try:
+            body = self.policy.run(attempt, classify, SOURCE, where)
+        except _HttpStatus as exc:
+            raise SourceError(SOURCE, where, f"HTTP {exc.status}: {exc.detail()}") from None
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - final: name it without request details
+            raise SourceError(SOURCE, where, f"{type(exc).__name__}: {exc}") from None
+        self.landing.land(body, request)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise SourceError(SOURCE, where, "the response is not JSON (kept in raw landing)"
+                              ) from None
+
+
+def classify(exc: Exception) -> Retry | None:
+    import urllib3
+
+    if isinstance(exc, _HttpStatus):
+        if exc.status == 429:
+            after = float(exc.retry_after) if (exc.retry_after or "").strip().replace(
+                ".", "", 1).isdigit() else None
+            return Retry("HTTP 429 rate limited", after=after)
+        if exc.status >= 500:
+            return Retry(f"HTTP {exc.status}")
+        return None
+    if isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError)):
+        return Retry(f"connection failed ({type(exc).__name__})")
+    return None
+
+
+def next_cursor(document: dict) -> str | None:
+    """The ``page[cursor]`` value of ``links.next``, or None on the last page."""
+    link = (document.get("links") or {}).get("next")
+    if not link:
+        return None
+    values = parse_qs(urlparse(link).query).get("page[cursor]")
+    if not values:
+        raise SourceError(SOURCE, "pagination", f"links.next has no page[cursor]: {link}")
+    return values[0]
+
+
+def parse_aggregate(document: dict, request: dict, tenant: str) -> pl.DataFrame:
+    """A metric-aggregate document -> one ``outcome_daily`` row per day."""
+    moved = request.get("moved") or {}
+    attributes = document["data"]
+    dates = _locate(attributes, "attributes.dates", moved)
+    series = _locate(attributes, "attributes.data", moved)
+    values = series[0]["measurements"][request["measurement"]] if series else [0.0] * len(dates)
+    return outcome_frame(pl.DataFrame({
+        "tenant": tenant, "source": SOURCE,
+        "date": [d[:10] for d in dates], "kpi": request["kpi"],
+        "value": [float(v) if v is not None else None for v in values]},
+        schema_overrides={"value": pl.Float64}).with_columns(pl.col("date").str.to_date()))
+
+
+def store_campaigns(records: list[dict], tenant: str, home: DataHome) -> int:
+    """Campaigns as flat columns (``attributes.send_options.use_smart_sending``) keyed by id;
+    ``send_time`` is resolved even when the field moved."""
+    if not records:
+        return 0
+    rows = [{**flatten(r), "send_time": _locate(r, "attributes.send_time", {})} for r in records]
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    upsert(curated_path(home, tenant, "klaviyo_campaigns"), frame, ["id"])
+    return frame.height
+
+
+def replay(request: dict, payload: bytes, tenant: str, template: Template
+           ) -> Iterator[tuple[str, pl.DataFrame]]:
+    if request.get("kind") == "metric-aggregates":
+        yield "outcome_daily", parse_aggregate(json.loads(payload), request, tenant)
+
+
+_MISSING = object()
+
+
+def _locate(record: dict, path: str, moved: dict[str, str]) -> Any:
+    """The value at ``path``; else at where drift says it moved; else the only field with the
+    same name anywhere in the record; else ``_MISSING``."""
+    for candidate in (path, moved.get(path)):
+        value = _at(record, candidate) if candidate else _MISSING
+        if value is not _MISSING:
+            return value
+    leaf = path.rsplit(".", 1)[-1]
+    matches = [v for p, v in _leaves(record) if p.rsplit(".", 1)[-1] == leaf]
+    return matches[0] if len(matches) == 1 else _MISSING
+
+
+def _at(record: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(record, dict) or key not in record:
+            return _MISSING
+        record = record[key]
+    return record
+
+
+def _leaves(record: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(record, dict):
+        for key, value in record.items():
+            path = f"{prefix}.{key}" if prefix else key
+            yield path, value
+            yield from _leaves(value, path)

@@ -1,0 +1,139 @@
+"""Ingestion as Prefect tasks: one per source, then the weekly panel the model reads.
+
+Each sync holds a slot of its source's global concurrency limit for its whole duration and
+takes a slot of the source's rate limit before every request (``strict``: a missing limit is an
+error, not a silent no-op; :func:`ensure_limits` creates them from ``deployments/limits.yaml``).
+Task retries resume from the bookmarks; errors that a retry cannot fix (bad credentials, a
+schema field gone, a critical data-quality failure) are not retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import task
+from prefect.concurrency.sync import concurrency, rate_limit
+
+from blocks.credentials import load_credentials
+from liftos.errors import LiftOSError
+from liftos.home import DataHome
+from liftos.ingest import google_ads, klaviyo
+from liftos.ingest.curate import Curator, curated_path
+from liftos.ingest.files import weekly_panel
+from liftos.ingest.klaviyo import SchemaError
+from liftos.ingest.quality import Checker, QualityFailed
+from liftos.ingest.retry import SourceError
+from liftos.ingest.sync import SyncResult
+from liftos.tenants import load_tenant_config
+from tasks import observability
+from tasks.stages import StageFailed
+
+LIMITS = Path(__file__).resolve().parents[1] / "deployments" / "limits.yaml"
+CONNECTORS = {"google_ads": (google_ads, "google-ads"), "klaviyo": (klaviyo, "klaviyo")}
+
+
+def ensure_limits(path: Path = LIMITS) -> list[str]:
+    """Create the global concurrency/rate limits that do not exist yet (existing ones are left
+    as an operator may have tuned them)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    created = []
+    with get_client(sync_client=True) as client:
+        for spec in yaml.safe_load(path.read_text())["limits"]:
+            try:
+                client.read_global_concurrency_limit_by_name(spec["name"])
+            except ObjectNotFound:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(**spec))
+                created.append(spec["name"])
+    return created
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Retry only what may pass next time: a source that gave up, not bad data or schema."""
+    try:
+        state.result()
+    except (SchemaError, QualityFailed):
+        return False
+    except StageFailed as exc:
+        return isinstance(exc.__cause__, SourceError) and not isinstance(
+            exc.__cause__, SchemaError)
+    except Exception:  # noqa: BLE001 - anything else (a crash) is worth one more try
+        return True
+    return False
+
+
+@task(name="ingest-source", task_run_name="ingest-{source}-{tenant}", retries=2,
+      retry_delay_seconds=10, retry_condition_fn=_retry_transient)
+def ingest_source(tenant: str, source: str, since: str | None = None, until: str | None = None,
+                  endpoint: str | None = None, home: str | None = None) -> dict[str, Any]:
+    """Sync one source of the tenant into its canonical tables (incremental from the bookmarks,
+    or from ``since``); publish counts, quality findings and schema drift."""
+    config = load_tenant_config(tenant)
+    settings = getattr(config.sources, source, None)
+    if settings is None:
+        raise StageFailed(f"ingest-{source}", LiftOSError(
+            f"tenant {config.name} has no sources.{source} settings"))
+    module, kind = CONNECTORS[source]
+    override = {"endpoint" if source == "google_ads" else "base_url": endpoint}
+    data_home = DataHome(home)
+    curator = Curator(config.name, data_home, _run_label(source),
+                      Checker(config.sources.quality))
+    ensure_limits()
+    try:
+        credentials = load_credentials(kind, settings.credentials, override)
+        with concurrency(f"liftos-ingest-{kind}", occupy=1, strict=True):
+            result = module.sync(
+                credentials, config.name, config.template, settings,
+                since=_date(since), until=_date(until), home=data_home, curator=curator,
+                throttle=lambda: rate_limit(f"liftos-rate-{kind}", strict=True),
+                progress=observability.log_line)
+    except SchemaError as exc:
+        observability.emit_schema_drift(config.name, source, str(exc), broken=True)
+        observability.publish_ingest(config.name, source, None, curator.reports, str(exc))
+        raise StageFailed(f"ingest-{source}", exc) from exc
+    except LiftOSError as exc:
+        observability.publish_ingest(config.name, source, None, curator.reports, str(exc))
+        raise StageFailed(f"ingest-{source}", exc) from exc
+    for drift in result.drift:
+        observability.emit_schema_drift(config.name, source, drift.describe(), broken=False)
+    observability.publish_ingest(config.name, source, result, curator.reports)
+    return _summary(result)
+
+
+@task(name="build-panel", task_run_name="build-panel-{tenant}")
+def build_panel(tenant: str, ingested: list[dict[str, Any]] | None = None,
+                home: str | None = None) -> str:
+    """The weekly panel from the curated tables, after the cross-table checks (every week with
+    spend has an outcome: critical)."""
+    config = load_tenant_config(tenant)
+    data_home = DataHome(home)
+    import polars as pl
+
+    media = pl.read_parquet(curated_path(data_home, config.name, "media_daily"))
+    outcome = pl.read_parquet(curated_path(data_home, config.name, "outcome_daily"))
+    report = Checker(config.sources.quality).check_panel(media, outcome, config.template.kpi.name)
+    if report.critical:
+        raise StageFailed("build-panel", QualityFailed(f"{config.name} weekly panel",
+                                                       report.critical))
+    return str(weekly_panel(config.name, config.template, data_home))
+
+
+def _summary(result: SyncResult) -> dict[str, Any]:
+    return {"source": result.source, **result.counts.model_dump(),
+            "windows": result.windows, "drift": [d.describe() for d in result.drift],
+            "seconds": round(result.seconds, 2)}
+
+
+def _run_label(source: str) -> str:
+    from prefect.runtime import flow_run
+
+    return f"{source}-{flow_run.id or dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
