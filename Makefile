@@ -35,6 +35,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_validation.py
+	$(BIN)/python bench/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -299,6 +299,9 @@ def _deploy(args: argparse.Namespace) -> int:
 
     pool = ensure_work_pool()
     print(f"work pool: {pool}")
+    from tasks.ingest import ensure_limits
+
+    print("concurrency limits created: " + (", ".join(ensure_limits()) or "none missing"))
     deploy_all()
     print("deployments: " + ", ".join(d["name"] for d in deployments()))
     print("automations: " + ", ".join(create_automations()))
