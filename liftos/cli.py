@@ -420,9 +420,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _print_counts(label: str, counts) -> None:
-    print(f"{label}: fetched {counts.fetched}, landed {counts.landed}, upserted "
-          f"{counts.inserted + counts.updated} ({counts.inserted} new, {counts.updated} updated), "
-          f"quarantined {counts.quarantined}")
+    print(f"{label}: {counts.describe()}")
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -57,8 +57,6 @@ def _retry_transient(task, task_run, state) -> bool:
     """Retry only what may pass next time: a source that gave up, not bad data or schema."""
     try:
         state.result()
-    except (SchemaError, QualityFailed):
-        return False
     except StageFailed as exc:
         return isinstance(exc.__cause__, SourceError) and not isinstance(
             exc.__cause__, SchemaError)

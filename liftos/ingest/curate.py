@@ -35,6 +35,11 @@ class IngestCounts(BaseModel):
         return IngestCounts(**{k: getattr(self, k) + getattr(other, k)
                                for k in type(self).model_fields})
 
+    def describe(self) -> str:
+        return (f"fetched {self.fetched}, landed {self.landed}, upserted "
+                f"{self.inserted + self.updated} ({self.inserted} new, {self.updated} updated), "
+                f"quarantined {self.quarantined}")
+
 
 def curated_path(home: DataHome, tenant: str, table: str) -> Path:
     return home.folder(tenant, "curated") / f"{table}.parquet"
@@ -54,8 +59,8 @@ class Curator:
               last: dt.date | None = None, landed: int = 0) -> IngestCounts:
         """Check ``frame`` (rows for ``table``), quarantine what fails, upsert the rest."""
         path = curated_path(self.home, self.tenant, table)
+        history = pl.read_parquet(path) if path.exists() else None
         if table == "media_daily":
-            history = pl.read_parquet(path) if path.exists() else None
             report = self.checker.check_media(frame, history, first, last)
         else:
             report = self.checker.check_outcome(frame, first, last)
@@ -66,7 +71,7 @@ class Curator:
             upsert(self.quarantine_path(table), report.quarantined.with_columns(
                 pl.lit(dt.datetime.now(dt.UTC).isoformat()).alias("quarantined_at"),
                 pl.lit(where).alias("batch")), KEYS[table] + ["expectation"])
-        inserted, updated = upsert(path, report.passed, KEYS[table])
+        inserted, updated = upsert(path, report.passed, KEYS[table], old=history)
         return IngestCounts(fetched=frame.height, landed=landed, inserted=inserted,
                             updated=updated, quarantined=report.quarantined.height)
 

@@ -58,7 +58,7 @@ def _json_type(value: Any) -> str:
 @dataclass(frozen=True)
 class Drift:
     """How a response's shape differs from the snapshot. Nulls are not drift (optional fields
-    are null on some records), nor are fields under free-form maps listed in ``ignore``."""
+    are null on some records)."""
 
     endpoint: str
     added: tuple[str, ...] = ()

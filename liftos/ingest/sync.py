@@ -40,10 +40,7 @@ class SyncResult:
     seconds: float = 0.0
 
     def line(self) -> str:
-        c = self.counts
-        return (f"{self.source}: fetched {c.fetched}, landed {c.landed}, upserted "
-                f"{c.inserted + c.updated} ({c.inserted} new, {c.updated} updated), "
-                f"quarantined {c.quarantined}")
+        return f"{self.source}: {self.counts.describe()}"
 
 
 def yesterday(time_zone: str) -> dt.date:

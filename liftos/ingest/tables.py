@@ -49,11 +49,14 @@ def outcome_frame(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select([pl.col(name).cast(dtype) for name, dtype in OUTCOME_DAILY.items()])
 
 
-def upsert(path: Path, new: pl.DataFrame, key: list[str]) -> tuple[int, int]:
-    """Merge ``new`` into the Parquet table at ``path``: rows with the same key are replaced
-    (late-arriving conversions), others appended. Returns (inserted, updated)."""
-    if path.exists():
+def upsert(path: Path, new: pl.DataFrame, key: list[str],
+           old: pl.DataFrame | None = None) -> tuple[int, int]:
+    """Merge ``new`` into the Parquet table at ``path`` (``old``: its content, when the caller
+    has read it already): rows with the same key are replaced (late-arriving conversions),
+    others appended. Returns (inserted, updated)."""
+    if old is None and path.exists():
         old = pl.read_parquet(path)
+    if old is not None:
         updated = new.join(old.select(key), on=key, how="semi").height
         merged = pl.concat([old.join(new.select(key), on=key, how="anti"), new],
                            how="diagonal_relaxed")
