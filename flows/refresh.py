@@ -1,8 +1,10 @@
 """``mmm_refresh``: the weekly refresh of one tenant's model, and ``portfolio_refresh``: many
-tenants in parallel on Dask.
+tenants in parallel on Dask. Both run the same stage chain (:func:`refresh_chain`), so both
+ingest, validate and gate a model before it can become the champion.
 
-Light stages run in the flow's own process (a few ms of orchestration each); the fit is
-submitted to Dask. Adding a stage is one task in ``tasks/stages.py`` and one line here.
+In ``mmm_refresh`` light stages run in the flow's own process (a few ms of orchestration each)
+and the fit and its validation are submitted to Dask; in ``portfolio_refresh`` every stage is a
+Dask future, so the tenants' chains run side by side.
 
 Run locally: ``liftos run --tenant demo`` (or ``python -m flows.refresh demo``).
 """
@@ -10,9 +12,11 @@ Run locally: ``liftos run --tenant demo`` (or ``python -m flows.refresh demo``).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import flow, tags
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
 
 from flows.dask_runner import LiftOSDaskTaskRunner
 from liftos.errors import LiftOSError
@@ -21,6 +25,72 @@ from liftos.tenants import load_tenant_config
 from liftos.validation.runner import ValidationOptions
 from liftos.validation.trust import TRUST_THRESHOLD
 from tasks import ingest, stages
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """What a refresh may vary, shared by the single-tenant and the portfolio flow."""
+
+    template: str | None = None
+    data: str | None = None
+    options: ModelOptions = field(default_factory=ModelOptions)
+    until: str | None = None
+    promote: bool = True
+    memory_priors: float | None = None
+    run_validation: bool = True
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
+    trust_threshold: float = TRUST_THRESHOLD
+    refresh: bool = False
+    ingest: bool = True
+
+
+@dataclass
+class Chain:
+    """How a chain's stages run: inline (each result awaited in the flow process, heavy stages
+    on Dask) or as Dask futures that depend on each other (``submit_all``)."""
+
+    submit_all: bool
+    stages: dict[str, Any] = field(default_factory=dict)
+
+    def light(self, name: str, task: Any, *args: Any, wait_for: list | None = None) -> Any:
+        result = (task.submit(*args, wait_for=wait_for) if self.submit_all else task(*args))
+        self.stages[name] = result
+        return result
+
+    def heavy(self, name: str, task: Any, *args: Any, wait_for: list | None = None) -> Any:
+        future = task.submit(*args, wait_for=wait_for)
+        self.stages[name] = future
+        return future if self.submit_all else future.result()
+
+    def futures(self) -> list[PrefectFuture]:
+        return [s for s in self.stages.values() if isinstance(s, PrefectFuture)]
+
+
+def refresh_chain(tenant: str, settings: RefreshSettings, chain: Chain) -> Any:
+    """Ingest (tenants with ``sources``), land, validate, featurize, fit, validate the model,
+    summarize (gate and promote) and remember: the one place the stage order is written.
+    Returns the summary (a future when ``chain.submit_all``)."""
+    s = settings
+    data = s.data
+    if data is None and s.ingest:
+        data = ingest_sources(tenant, until=s.until, chain=chain)
+    landed = chain.light("land-input", stages.land_input, tenant, s.template, data)
+    validated = chain.light("validate-input", stages.validate_input.with_options(
+        refresh_cache=s.refresh), landed, s.until)
+    # The champion may have changed since a cached run: recompute the memory-prior calibrations
+    # (the fit is cached on the full spec, so an unchanged champion still reuses the fit).
+    features = chain.light("build-features", stages.build_features.with_options(
+        refresh_cache=s.refresh or s.memory_priors is not None), validated, s.memory_priors)
+    fitted = chain.heavy("fit-model", stages.fit_model.with_options(refresh_cache=s.refresh),
+                         features, s.options)
+    checked = []
+    if s.run_validation:
+        checked = [chain.heavy("validate-model", stages.validate_model.with_options(
+            refresh_cache=s.refresh), fitted, s.validation)]
+    summary = chain.light("summarize-run", stages.summarize_run, fitted, s.promote,
+                          s.trust_threshold, wait_for=checked if chain.submit_all else None)
+    chain.light("remember-run", stages.remember_run, summary)
+    return summary
 
 
 @flow(name="mmm-refresh", flow_run_name="refresh-{tenant}", task_runner=LiftOSDaskTaskRunner(),
@@ -32,8 +102,8 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
                 validation: ValidationOptions = ValidationOptions(),
                 trust_threshold: float = TRUST_THRESHOLD, refresh: bool = False,
                 ingest: bool = True) -> RunSummary:
-    """Ingest (for tenants with ``sources``), land, validate, featurize, fit (on Dask), validate the model, summarize (gate and
-    promote) and remember one tenant's model.
+    """Ingest (for tenants with ``sources``), land, validate, featurize, fit (on Dask), validate
+    the model, summarize (gate and promote) and remember one tenant's model.
 
     Args:
         tenant: tenant name (``tenants/<tenant>.yaml``) or path to a tenant file.
@@ -43,78 +113,73 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
         dask_address: an existing Dask scheduler; default: Prefect Variable
             ``liftos-dask-address``, then ``LIFTOS_DASK_ADDRESS``, then a local cluster.
         until: fit only weeks up to this date (YYYY-MM-DD), e.g. to replay history.
-        promote: make this model the one in service (monitoring compares against it).
-        memory_priors: carry what the model in service learned into this fit (calibration
-            terms on each channel's contribution, its posterior sd widened by this factor).
-        run_validation: run the validation suite (holdout and placebo refits on Dask) and promote
-            only a trustworthy model not worse out of sample than the champion.
+        promote: let this model replace the champion if it passes the gate.
+        memory_priors: carry what the champion learned into this fit (calibration terms on
+            each channel's contribution, its posterior sd widened by this factor).
+        run_validation: run the validation suite (holdout and placebo refits on Dask). Only a
+            validated model can become champion: without it the fit is recorded, not promoted.
         validation: holdout weeks, placebo, sampler settings of the validation refits.
         trust_threshold: the trust score a model needs to become champion.
         refresh: ignore cached stage results and recompute.
         ingest: sync the tenant's sources (Google Ads, Klaviyo) incrementally and build the
             weekly panel from them first; ignored when ``data`` is given.
     """
+    settings = RefreshSettings(template, data, options, until, promote, memory_priors,
+                               run_validation, validation, trust_threshold, refresh, ingest)
     with tags(f"tenant:{tenant}"):
-        if data is None and ingest:
-            data = ingest_sources(tenant, until=until)
-        landed = stages.land_input(tenant, template, data)
-        validated = stages.validate_input.with_options(refresh_cache=refresh)(landed, until)
-        # The model in service may have changed since a cached run: recompute with memory priors.
-        features = stages.build_features.with_options(
-            refresh_cache=refresh or memory_priors is not None)(validated, memory_priors)
-        fitted = stages.fit_model.with_options(refresh_cache=refresh).submit(
-            features, options).result()
-        if run_validation:
-            stages.validate_model.with_options(refresh_cache=refresh).submit(
-                fitted, validation).result()
-        summary = stages.summarize_run(fitted, promote, trust_threshold)
-        stages.remember_run(summary)
-        return summary
+        return refresh_chain(tenant, settings, Chain(submit_all=False))
 
 
-def ingest_sources(tenant: str, since: str | None = None, until: str | None = None
-                   ) -> str | None:
+def ingest_sources(tenant: str, since: str | None = None, until: str | None = None,
+                   chain: Chain | None = None) -> Any:
     """Sync each configured source, then build the weekly panel; None if the tenant has no
     sources (its data file is read as it is)."""
-    sources = load_tenant_config(tenant).sources.configured()
+    try:
+        sources = load_tenant_config(tenant).sources.configured()
+    except LiftOSError:
+        return None  # land-input resolves the tenant again and fails with its precise message
     if not sources:
         return None
-    ingested = [ingest.ingest_source(tenant, source, since=since, until=until)
-                for source in sources]
-    return ingest.build_panel(tenant, ingested)
+    chain = chain or Chain(submit_all=False)
+    ingested = [chain.light(f"ingest-{source}", ingest.ingest_source, tenant, source, since,
+                            until) for source in sources]
+    return chain.light("build-panel", ingest.build_panel, tenant, ingested)
 
 
 @flow(name="portfolio-refresh", task_runner=LiftOSDaskTaskRunner(), validate_parameters=True)
 def portfolio_refresh(tenants: list[str], options: ModelOptions = ModelOptions(),
-                      dask_address: str | None = None) -> dict[str, RunSummary]:
-    """Refresh many tenants at once: each tenant's stages form a chain of Dask futures, and the
-    chains run side by side. One failing tenant does not stop the others; the run then fails
-    naming every failed tenant and its stage's message."""
-    chains = {}
+                      dask_address: str | None = None, run_validation: bool = True,
+                      validation: ValidationOptions = ValidationOptions(),
+                      trust_threshold: float = TRUST_THRESHOLD, promote: bool = True,
+                      ) -> dict[str, RunSummary]:
+    """Refresh many tenants at once: each tenant's chain (the same stages and gate as
+    ``mmm-refresh``) is a set of Dask futures, and the chains run side by side. One failing
+    tenant does not stop the others; the run then fails naming every failed tenant and its
+    stage's message."""
+    settings = RefreshSettings(options=options, run_validation=run_validation,
+                               validation=validation, trust_threshold=trust_threshold,
+                               promote=promote)
+    chains: dict[str, Chain] = {}
     for tenant in tenants:
         with tags(f"tenant:{tenant}"):
-            landed = stages.land_input.submit(tenant)
-            validated = stages.validate_input.submit(landed)
-            features = stages.build_features.submit(validated)
-            fitted = stages.fit_model.submit(features, options)
-            summary = stages.summarize_run.submit(fitted)
-            chains[tenant] = [landed, validated, features, fitted, summary,
-                              stages.remember_run.submit(summary)]
-    wait([future for chain in chains.values() for future in chain])
-    failed = {tenant: _first_failure(chain) for tenant, chain in chains.items()
-              if not chain[-1].state.is_completed()}
+            chains[tenant] = Chain(submit_all=True)
+            refresh_chain(tenant, settings, chains[tenant])
+    wait([future for chain in chains.values() for future in chain.futures()])
+    failed = {tenant: _first_failure(chain.futures()) for tenant, chain in chains.items()
+              if not all(f.state.is_completed() for f in chain.futures())}
     if failed:
         raise LiftOSError(f"{len(failed)} of {len(tenants)} tenant refresh(es) failed: "
                           + "; ".join(f"{t}: {m}" for t, m in failed.items()))
-    return {tenant: chain[-2].result() for tenant, chain in chains.items()}
+    return {tenant: chain.stages["summarize-run"].result() for tenant, chain in chains.items()}
 
 
-def _first_failure(chain: list) -> str:
+def _first_failure(futures: list[PrefectFuture]) -> str:
     """The message of the stage that failed first (later stages only report 'upstream')."""
-    for future in chain:
+    for future in futures:
         if future.state.is_failed() or future.state.is_crashed():
             return str(future.result(raise_on_failure=False))
-    return chain[-1].state.message or chain[-1].state.name
+    return futures[-1].state.message or futures[-1].state.name
+
 
 if __name__ == "__main__":
     mmm_refresh(tenant=sys.argv[1] if len(sys.argv) > 1 else "demo")

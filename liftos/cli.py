@@ -122,7 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--no-refutations", action="store_true",
                      help="skip time-shuffle, shifted windows, simulated twin, confounding")
     val.add_argument("--lift-tests", type=Path, default=None,
-                     help="YAML list of {channel, start, end, lift, se, name}")
+                     help="YAML list of {channel, start, end, lift, se, name}: compares the "
+                          "fit's 94%% interval of each channel's contribution over the test "
+                          "window with the measured lift; it does not calibrate the fit")
     val.add_argument("--folds", type=int, default=0,
                      help="rolling-origin backtest folds (horizon = --holdout-weeks)")
     val.add_argument("--draws", type=int, default=500, help="draws of each validation refit")
@@ -415,8 +417,9 @@ def _rebuild(args: argparse.Namespace) -> int:
     from liftos.tenants import load_tenant_config
 
     tenant = load_tenant_config(args.tenant)
-    _print_counts("rebuilt from raw", rebuild(tenant.name, tenant.template))
-    return 0
+    result = rebuild(tenant.name, tenant.template, rules=tenant.sources.quality)
+    print(f"rebuilt from raw: {result.describe()}")
+    return 1 if result.broken else 0
 
 
 def _print_counts(label: str, counts) -> None:
@@ -448,6 +451,9 @@ def _validate(args: argparse.Namespace) -> int:
               f"  ({check.threshold}) {check.detail}")
     print(f"trust score {result.trust.score:.1f} / 100: "
           + ", ".join(f"{g} {v:.0f}" for g, v in result.trust.components.items()))
+    if tests:
+        print(f"lift tests: {len(tests)} compared with the fit's intervals (the fit itself is "
+              "not calibrated by them)")
     print(f"validation: {args.run_dir / 'validation.json'}")
     return 0
 

@@ -14,13 +14,14 @@ import dataclasses
 import hashlib
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from liftos import code_version
 from liftos.data import Panel, file_sha256, load_panel
 from liftos.errors import InputError, LiftOSError
 from liftos.home import DataHome, atomic_write, write_json
@@ -83,11 +84,18 @@ class ValidatedPanel(Record):
 
 
 class Features(Record):
+    """The spec and design of one panel. ``spec_sha256`` covers the whole spec (calibration
+    targets and sds included) and ``code_version`` the library's source: with the panel's
+    hashes they are everything that changes the posterior, so a cached fit keyed on this record
+    is never served for a different model."""
+
     panel: ValidatedPanel
     spec_path: str
     features_path: str
     signature: str
     n_parameters: int
+    spec_sha256: str
+    code_version: str
 
 
 class FittedModel(Record):
@@ -190,15 +198,17 @@ def build_features(validated: ValidatedPanel, memory_priors: float | None = None
             validated.tenant, panel, memory_priors))
     design = build_design(panel, spec, source=validated.source_path)
     signature = spec.signature(design.n_geos, panel.n_weeks, "model")
+    spec_sha256 = spec.sha256()
     folder = DataHome(validated.tenant.home).folder(validated.tenant.tenant, "features")
-    out = folder / validated.digest()
+    out = folder / f"{validated.digest()}-{spec_sha256[:12]}"
     write_json(out / "spec.json", spec.to_dict())
     matrix = design.baseline_matrix()
     frame = pl.DataFrame({name: matrix[:, i] for i, name in enumerate(design.baseline_names)})
     atomic_write(out / "features.parquet", frame.write_parquet)
     return Features(panel=validated, spec_path=str(out / "spec.json"),
                     features_path=str(out / "features.parquet"), signature=signature,
-                    n_parameters=spec.n_parameters(design.n_geos))
+                    n_parameters=spec.n_parameters(design.n_geos), spec_sha256=spec_sha256,
+                    code_version=code_version())
 
 
 def fit_model(features: Features, options: ModelOptions, progress=None) -> FittedModel:
@@ -207,6 +217,9 @@ def fit_model(features: Features, options: ModelOptions, progress=None) -> Fitte
 
     validated = features.panel
     spec = ModelSpec.from_dict(json.loads(Path(features.spec_path).read_text()))
+    if spec.sha256() != features.spec_sha256:
+        raise LiftOSError(f"{features.spec_path} changed after the features were built; "
+                          "re-run with refresh=True")
     panel = _load_panel(validated, spec)
     result = fit(panel, spec, options.fit_options(), source=validated.source_path,
                  progress=progress)
@@ -222,13 +235,11 @@ def fit_model(features: Features, options: ModelOptions, progress=None) -> Fitte
 
 def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool = True,
                   trust_threshold: float | None = None) -> RunSummary:
-    """Write the report, compare ROAS with the model in service, log the run, and promote it
-    when asked and, if the fit was validated, when the champion/challenger gate lets it."""
-    from liftos.validation.runner import load_validation
-    from liftos.validation.trust import TRUST_THRESHOLD, champion_decision
-
+    """Write the report, compare ROAS with the champion, log the run, and promote it when
+    asked and the champion/challenger gate lets it (see :func:`gate`)."""
     from liftos.model.results import FitResult
     from liftos.report import write_report
+    from liftos.validation.runner import load_validation
 
     fit_dir = Path(fitted.fit_dir)
     if not (fit_dir / "summary.json").exists():
@@ -243,12 +254,7 @@ def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool 
     previous = home.current(ref.tenant)
     shifted = roas_shifts(_previous_roas(previous), summary["channels"])
     validation = load_validation(fit_dir)
-    reasons: tuple[str, ...] = ()
-    if validation is not None:
-        champion = load_validation(previous["fit_dir"]) if previous else None
-        decision = champion_decision(validation, champion, threshold=(
-            TRUST_THRESHOLD if trust_threshold is None else trust_threshold))
-        promote, reasons = promote and decision.promote, tuple(decision.reasons)
+    promote, reasons = gate(validation, previous, promote, trust_threshold)
     roas = {name: {key: ch[key] for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high",
                                             "share_mean", "contribution_total_mean")}
             for name, ch in summary["channels"].items()}
@@ -267,11 +273,32 @@ def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool 
               "data_path": fitted.features.panel.source_path,
               "data_sha256": run.data_sha256, "config_hash": ref.config_hash,
               "last_week": fitted.features.panel.last_week,
-              "at": datetime.now(timezone.utc).isoformat()}
+              "at": datetime.now(UTC).isoformat()}
     home.append_run(ref.tenant, {**record, "promoted": promote, "decision": list(reasons)})
     if promote:
         home.set_current(ref.tenant, record)
     return run
+
+
+NOT_VALIDATED = ("not validated: only a model that passed the validation gate can become "
+                 "champion; the fit is recorded")
+
+
+def gate(validation: dict | None, champion: dict[str, Any] | None, promote: bool,
+         trust_threshold: float | None) -> tuple[bool, tuple[str, ...]]:
+    """Whether a fit replaces the champion, and why. The only way to promote: asked to, and
+    validated with a passing champion/challenger decision (trust, divergences, holdout)."""
+    from liftos.validation.runner import load_validation
+    from liftos.validation.trust import TRUST_THRESHOLD, champion_decision
+
+    if not promote:
+        return False, ()
+    if validation is None:
+        return False, (NOT_VALIDATED,)
+    incumbent = load_validation(champion["fit_dir"]) if champion else None
+    decision = champion_decision(validation, incumbent, threshold=(
+        TRUST_THRESHOLD if trust_threshold is None else trust_threshold))
+    return decision.promote, tuple(decision.reasons)
 
 
 class ValidationRecord(Record):

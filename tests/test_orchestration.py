@@ -40,6 +40,15 @@ def run_refresh(dask_cluster, tenant="acme", **kwargs):
                        dask_address=dask_cluster.scheduler_address, return_state=True, **kwargs)
 
 
+def validated(**kwargs) -> dict:
+    """Refresh arguments that run the (small) validation suite and a passable gate: the only
+    way a model becomes champion."""
+    from liftos.validation.runner import ValidationOptions
+
+    small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False)
+    return {"run_validation": True, "validation": small, "trust_threshold": 0.0, **kwargs}
+
+
 def flow_run_id(state) -> str:
     return str(state.state_details.flow_run_id)
 
@@ -195,23 +204,54 @@ def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, das
     write_tenant(tenants, "north", DEMO_DATA)
     write_tenant(tenants, "south", DEMO_DATA)
     write_tenant(tenants, "broken", tmp_path / "missing.csv")
+    gate = validated()
+    del gate["run_validation"]
     state = portfolio_refresh(tenants=["north", "south", "broken"],
                               options=ModelOptions(**SMALL),
-                              dask_address=dask_cluster.scheduler_address, return_state=True)
+                              dask_address=dask_cluster.scheduler_address, return_state=True,
+                              **gate)
     assert state.is_failed()
     message = str(state.result(raise_on_failure=False))
     assert "1 of 3" in message and "broken" in message and "missing.csv" in message
     from liftos.home import DataHome
 
-    assert DataHome().current("north") and DataHome().current("south")
+    # Every tenant went through the same chain as a single refresh, the gate included.
+    single = run_refresh(dask_cluster, tenant="north", **validated())
+    assert single.is_completed(), single.message
+    portfolio_stages = set(task_states(flow_run_id(state)))
+    assert set(task_states(flow_run_id(single))) == portfolio_stages == {
+        "land-input", "validate-input", "build-features", "fit-model", "validate-model",
+        "summarize-run", "remember-run"}
+    assert DataHome().current("north")["trust_score"] > 0
+    assert DataHome().current("south")["trust_score"] > 0
     assert DataHome().current("broken") is None
+
+
+def test_no_path_promotes_a_model_that_skipped_the_gate(tenants, dask_cluster):
+    from flows.refresh import portfolio_refresh
+    from liftos.home import DataHome
+    from liftos.refresh import ModelOptions
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    state = run_refresh(dask_cluster, run_validation=False)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert not summary.promoted and "not validated" in summary.decision[0]
+    assert DataHome().current("acme") is None
+    assert DataHome().runs("acme")[-1]["fit_dir"] == summary.fit_dir  # recorded, not promoted
+    assert events("liftos.model.rejected", flow_run_id(state))[0]["payload"]["reasons"] == list(
+        summary.decision)
+    unvalidated = portfolio_refresh(tenants=["acme"], options=ModelOptions(**SMALL),
+                                    run_validation=False,
+                                    dask_address=dask_cluster.scheduler_address)
+    assert not unvalidated["acme"].promoted and DataHome().current("acme") is None
 
 
 def test_monitor_flags_a_kpi_outside_the_predictive_interval(tenants, dask_cluster, tmp_path):
     from flows.monitor import monitor
 
     write_tenant(tenants, "acme", DEMO_DATA)
-    assert run_refresh(dask_cluster).is_completed()
+    assert run_refresh(dask_cluster, **validated()).result().promoted
 
     frame = pl.read_csv(DEMO_DATA, try_parse_dates=True)
     last = frame.tail(1)
@@ -263,14 +303,26 @@ def test_refresh_with_memory_priors_calibrates_on_the_model_in_service(tenants, 
     from liftos.model.spec import ModelSpec
 
     write_tenant(tenants, "acme", DEMO_DATA)
-    first = run_refresh(dask_cluster)
-    assert first.is_completed(), first.message
+    first = run_refresh(dask_cluster, **validated())
+    assert first.is_completed() and first.result().promoted, first.message
     state = run_refresh(dask_cluster, memory_priors=2.0, options={"seed": 4})
     assert state.is_completed(), state.message
     spec_path = Path(state.result().fit_dir) / "model.json"
     spec = ModelSpec.from_dict(json.loads(spec_path.read_text())["spec"])
     assert [c.channel for c in spec.calibrations] == ["search", "social", "display", "email", "tv"]
     assert all(first.result().fit_dir in c.source and c.sd > 0 for c in spec.calibrations)
+
+    # Another widening factor is another posterior: it must be fitted, not served from the
+    # cache of the first memory-priors fit, and that fit's spec must stay as it was.
+    wider = run_refresh(dask_cluster, memory_priors=4.0, options={"seed": 4})
+    assert wider.is_completed(), wider.message
+    assert task_states(flow_run_id(wider))["fit-model"] == "Completed"
+    assert wider.result().fit_dir != state.result().fit_dir
+    wide_spec = ModelSpec.from_dict(json.loads(
+        (Path(wider.result().fit_dir) / "model.json").read_text())["spec"])
+    assert [round(w.sd / c.sd, 6) for w, c in zip(wide_spec.calibrations, spec.calibrations)] == [
+        2.0] * 5
+    assert ModelSpec.from_dict(json.loads(spec_path.read_text())["spec"]) == spec
 
 
 def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenants, dask_cluster):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,30 @@ def test_backfill_cutoffs():
         "2025-01-06", "2025-02-03", "2025-03-03"]
     with pytest.raises(LiftOSError, match="before start"):
         cutoffs(date(2025, 3, 3), date(2025, 1, 6), 4)
+
+
+def test_code_version_changes_with_any_library_source(tmp_path):
+    """Cached fits carry the library's code version: a fix to the model invalidates them."""
+    import shutil
+
+    from liftos import code_version
+
+    package = tmp_path / "liftos"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "liftos" / "model", package / "model")
+    before = code_version.__wrapped__(package)
+    assert code_version.__wrapped__(package) == before
+    source = package / "model" / "mmm.py"
+    source.write_text(source.read_text() + "\n# a changed model\n")
+    assert code_version.__wrapped__(package) != before
+
+
+def test_spec_hash_covers_calibration_values_the_signature_ignores():
+    import dataclasses
+
+    from liftos.model.spec import Calibration
+
+    _, spec = _demo_panel()
+    one = dataclasses.replace(spec, calibrations=(Calibration("tv", 1000.0, 100.0),))
+    wider = dataclasses.replace(spec, calibrations=(Calibration("tv", 1000.0, 200.0),))
+    assert one.signature(1, 156, "nutpie") == wider.signature(1, 156, "nutpie")  # same graph
+    assert one.sha256() != wider.sha256()                                       # not same model

@@ -129,6 +129,12 @@ class ModelSpec:
                    tuple(data["controls"]), data["target"],
                    tuple(Calibration(**c) for c in data.get("calibrations", [])))
 
+    def sha256(self) -> str:
+        """The whole spec, calibration values included: what identifies the model's posterior
+        (with the data), where ``signature`` identifies only its compiled graph."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
     def signature(self, n_geos: int, n_weeks: int, sampler: str) -> str:
         """Everything that fixes the compiled model's graph and shapes (not the data values:
         calibration targets are data, only their channels shape the graph)."""
