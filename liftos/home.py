@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,8 +41,30 @@ class DataHome:
 
     def folder(self, tenant: str, kind: str) -> Path:
         path = self.tenant(tenant) / kind
+        previous = self.tenant(tenant) / f".{kind}.previous"
+        if not path.exists() and previous.exists():  # a swap was interrupted: undo it
+            os.rename(previous, path)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def staging(self, tenant: str, kind: str) -> Path:
+        """An empty folder to build a new ``kind`` folder in (see :meth:`swap`); leftovers of
+        a build that was killed are removed."""
+        for stale in self.tenant(tenant).glob(f".{kind}.staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        path = self.tenant(tenant) / f".{kind}.staging-{os.getpid()}-{time.time_ns()}"
+        path.mkdir(parents=True)
+        return path
+
+    def swap(self, tenant: str, kind: str, staging: Path) -> None:
+        """Replace the ``kind`` folder by a complete ``staging`` folder: two renames, and
+        :meth:`folder` restores the old one if a crash falls between them."""
+        target = self.folder(tenant, kind)
+        previous = self.tenant(tenant) / f".{kind}.previous"
+        shutil.rmtree(previous, ignore_errors=True)
+        os.rename(target, previous)
+        os.rename(staging, target)
+        shutil.rmtree(previous, ignore_errors=True)
 
     def current(self, tenant: str) -> dict[str, Any] | None:
         """The pointer to the tenant's model in service, or None before the first refresh."""

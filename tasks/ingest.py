@@ -3,8 +3,10 @@
 Each sync holds a slot of its source's global concurrency limit for its whole duration and
 takes a slot of the source's rate limit before every request (``strict``: a missing limit is an
 error, not a silent no-op; :func:`ensure_limits` creates them from ``deployments/limits.yaml``).
-Task retries resume from the bookmarks; errors that a retry cannot fix (bad credentials, a
-schema field gone, a critical data-quality failure) are not retried.
+The task itself is not retried: :class:`liftos.ingest.retry.RetryPolicy` owns every retry of
+a request, so an error that reaches the task is final (a source that gave up, a Retry-After
+above the ceiling, bad credentials, a schema field gone, a critical data-quality failure). A new
+run resumes from the bookmarks.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from liftos.ingest.curate import Curator, curated_path
 from liftos.ingest.files import weekly_panel
 from liftos.ingest.klaviyo import SchemaError
 from liftos.ingest.quality import Checker, QualityFailed
-from liftos.ingest.retry import SourceError
 from liftos.ingest.sync import SyncResult
 from liftos.tenants import load_tenant_config
 from tasks import observability
@@ -53,20 +54,7 @@ def ensure_limits(path: Path = LIMITS) -> list[str]:
     return created
 
 
-def _retry_transient(task, task_run, state) -> bool:
-    """Retry only what may pass next time: a source that gave up, not bad data or schema."""
-    try:
-        state.result()
-    except StageFailed as exc:
-        return isinstance(exc.__cause__, SourceError) and not isinstance(
-            exc.__cause__, SchemaError)
-    except Exception:  # noqa: BLE001 - anything else (a crash) is worth one more try
-        return True
-    return False
-
-
-@task(name="ingest-source", task_run_name="ingest-{source}-{tenant}", retries=2,
-      retry_delay_seconds=10, retry_condition_fn=_retry_transient)
+@task(name="ingest-source", task_run_name="ingest-{source}-{tenant}")
 def ingest_source(tenant: str, source: str, since: str | None = None, until: str | None = None,
                   endpoint: str | None = None, home: str | None = None) -> dict[str, Any]:
     """Sync one source of the tenant into its canonical tables (incremental from the bookmarks,

@@ -48,7 +48,9 @@ def test_media_file_lands_raw_and_upserts_idempotently(tmp_path, home, template)
     assert (again.inserted, again.updated) == (0, 28)
     table = pl.read_parquet(curated_path(home, "acme", "media_daily"))
     assert table.height == 28
-    assert len(RawLanding("acme", "files", home).entries()) == 1  # same bytes stored once
+    landing = RawLanding("acme", "files", home)
+    assert len(landing.entries()) == 2  # every request recorded ...
+    assert len(list(landing.folder.rglob("*.gz"))) == 1  # ... the same bytes stored once
     assert set(table["channel"]) == {"search", "tv"}
     assert table.filter(pl.col("campaign_id") == "c1")["spend"][0] == Decimal("1.234567")
 
@@ -113,5 +115,46 @@ def test_ingest_and_rebuild_commands(tmp_path, monkeypatch, capsys):
     assert "fetched 14, landed 1, upserted 14 (14 new, 0 updated), quarantined 0" in out
     assert "weekly panel:" in out
     assert main(["rebuild", "--tenant", "acme"]) == 0
-    assert "rebuilt from raw: fetched 21" in capsys.readouterr().out
+    assert "rebuilt from raw: 2 batch(es) replayed: fetched 21" in capsys.readouterr().out
     assert main(["ingest", "files", str(tmp_path / "nope.csv"), "--tenant", "acme"]) == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_money_is_exact_even_where_a_float_cannot_hold_it(tmp_path, home, template, suffix):
+    """9007199254.740993 is 2**53 + 1 millionths: a float64 reads it as ...994."""
+    values = ["9007199254.740993", "0.000001", "123456789012.345678"]
+    frame = pl.DataFrame({"date": ["2025-01-06", "2025-01-07", "2025-01-08"],
+                          "campaign_name": ["Brand search"] * 3, "spend": values})
+    path = tmp_path / f"ads{suffix}"
+    if suffix == ".csv":
+        frame.write_csv(path)
+    else:  # a Parquet writer that kept money as text keeps it exact too
+        frame.write_parquet(path)
+    ingest_file(path, "acme", template, home=home)
+    table = pl.read_parquet(curated_path(home, "acme", "media_daily")).sort("date")
+    assert table["spend_micros"].to_list() == [9007199254740993, 1, 123456789012345678]
+    assert [str(v) for v in table["spend"]] == values
+
+
+def test_unreadable_money_names_the_line(tmp_path, home, template):
+    path = tmp_path / "ads.csv"
+    path.write_text('date,campaign_name,spend\n2025-01-06,Brand search,12.50\n\n'
+                    '2025-01-07,"Brand search","$24,070.49"\n')
+    with pytest.raises(InputError, match=r"ads.csv, column 'spend', line 4: cannot read "
+                                         r"'\$24,070.49' as an amount .*\[rule: money_parses\]"):
+        ingest_file(path, "acme", template, home=home)
+
+
+def test_csv_rows_must_match_the_header_and_blank_lines_are_fine(tmp_path, home, template):
+    path = tmp_path / "ads.csv"
+    path.write_text("date,campaign_name,spend\n\n2025-01-06,Brand search,12.50\n\n"
+                    "2025-01-07,Brand search\n")
+    with pytest.raises(InputError, match=r"ads.csv, line 5: the row has 2 field\(s\), the "
+                                         r"header has 3 \[rule: row_shape\]"):
+        ingest_file(path, "acme", template, home=home)
+    path.write_text("date,spend,spend\n2025-01-06,1,2\n")
+    with pytest.raises(InputError, match=r"column 'spend', line 1: column\(s\) \['spend'\] "
+                                         r"appear more than once"):
+        ingest_file(path, "acme", template, home=home)
+    path.write_text("date,campaign_name,spend\n\n2025-01-06,Brand search,12.50\n\n")
+    assert ingest_file(path, "acme", template, home=home).inserted == 1

@@ -3,13 +3,13 @@ protocols (gRPC over TLS + OAuth; JSON:API over HTTP), with the faults real APIs
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import polars as pl
@@ -90,18 +90,20 @@ def test_google_ads_many_pages_5xx_bursts_and_quota(tmp_path, ads, world, templa
     ads.faults = ["unavailable", "internal", "unavailable", "quota:0.4", "none",
                   "break-after:1", "ads-internal"]
     caplog.set_level(logging.DEBUG)
-    started = time.perf_counter()
+    waits: list[float] = []
     result = google_ads.sync(ads_credentials(ads), "acme", template, ADS_SETTINGS,
                              since=dt.date(2024, 1, 1), until=dt.date(2024, 3, 31), home=home,
-                             policy=FAST)
-    elapsed = time.perf_counter() - started
+                             policy=dataclasses.replace(FAST, sleep=waits.append))
     expected = truth(world, dt.date(2024, 1, 1), dt.date(2024, 3, 31))
     table = media(home)
     assert table.height == expected.height == 2 * 5 * 91
     assert table.select(expected.columns).equals(expected)  # no row lost, none duplicated
     assert result.counts.inserted == expected.height and result.counts.quarantined == 0
     assert result.counts.landed > 20  # 40 rows per streamed message: many pages, each landed
-    assert elapsed >= 0.4  # the quota error's RetryInfo delay was honoured
+    # the quota error's RetryInfo delay was waited as asked; the other 5 retries backed off
+    # (FAST: 0.05 s doubling to at most 0.2 s, +-20% jitter)
+    assert len(waits) == 6 and waits.count(0.4) == 1
+    assert all(0.04 <= w <= 0.24 for w in waits if w != 0.4)
     assert [c["login_customer_id"] for c in ads.calls] == ["1112223334"] * len(ads.calls)
     assert len(ads.calls) == 2 * 4 + 1 + 6  # 4 chunks x 2 accounts, the listing, 6 retries
     assert set(table["channel"]) == {"search", "tv", "display"}
@@ -128,6 +130,42 @@ def test_google_ads_final_errors_name_code_and_request_without_secrets(tmp_path,
                         since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 31),
                         home=DataHome(tmp_path), policy=RetryPolicy(max_attempts=3,
                                                                     base_delay=0.01))
+
+
+def test_token_endpoint_retries_belong_to_our_policy_alone(tmp_path, ads, template):
+    """google-auth retries a busy token endpoint by itself; here only RetryPolicy does, with
+    the endpoint's Retry-After, and a bad token URL is final at once."""
+    ads.token_faults = ["503:0.3", "503", "503"]
+    waits: list[float] = []
+    with pytest.raises(SourceError, match="OAuth token endpoint HTTP 503; gave up after 3"):
+        google_ads.sync(ads_credentials(ads), "acme", template, ADS_SETTINGS,
+                        since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 31),
+                        home=DataHome(tmp_path), policy=RetryPolicy(
+                            max_attempts=3, base_delay=0.01, sleep=waits.append))
+    assert ads.token_calls == 3 and waits[0] == 0.3 and len(waits) == 2
+    ads.token_calls = 0
+    with pytest.raises(SourceError, match="OAuth token refresh"):
+        google_ads.sync(ads_credentials(ads, token_uri="htp:/nowhere"), "acme", template,
+                        ADS_SETTINGS, since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 31),
+                        home=DataHome(tmp_path), policy=RetryPolicy(sleep=waits.append))
+    assert len(waits) == 2  # not retried
+
+
+def test_retry_after_as_http_date_is_honoured_and_capped():
+    from email.utils import format_datetime
+
+    from liftos.ingest.retry import retry_after
+
+    now = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    assert retry_after(format_datetime(now + dt.timedelta(seconds=90), usegmt=True), now) == 90
+    assert retry_after("Mon, 30 Nov 2026 11:00:00 GMT", now) == 0.0  # a date in the past
+    assert retry_after("2.5", now) == 2.5 and retry_after("soon", now) is None
+    error = klaviyo._HttpStatus(429, b"{}", format_datetime(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=600), usegmt=True))
+    verdict = klaviyo.classify(error)
+    assert 595 <= verdict.after <= 600  # so the ceiling applies: not a silent backoff
+    with pytest.raises(SourceError, match="above the 5 s ceiling"):
+        FAST.run(lambda: (_ for _ in ()).throw(error), klaviyo.classify, "klaviyo", "metrics")
 
 
 def test_late_conversions_are_updated_inside_the_lookback_only(tmp_path, ads, world, template):
@@ -197,11 +235,11 @@ def test_klaviyo_pages_retry_after_and_rebuild(tmp_path, klaviyo_fake, world, te
     credentials = KlaviyoCredentials(api_key=klaviyo_fake.api_key,
                                      base_url=klaviyo_fake.base_url)
     klaviyo_fake.faults = ["429:1", "503", "502", "500"]
-    started = time.perf_counter()
+    waits: list[float] = []
     result = klaviyo.sync(credentials, "acme", template, klaviyo.KlaviyoSettings(),
                           since=dt.date(2024, 1, 1), until=dt.date(2024, 3, 31), home=home,
-                          policy=FAST)
-    assert time.perf_counter() - started >= 1.0  # Retry-After: 1 was waited, not the backoff
+                          policy=dataclasses.replace(FAST, sleep=waits.append))
+    assert waits[0] == 1.0 and len(waits) == 4  # Retry-After: 1 was waited, not the backoff
     paths = [r["path"] for r in klaviyo_fake.requests]
     assert paths.count("/api/metrics") == 4 + 3  # 3 pages of 3 metrics, 4 faulted attempts
     assert paths.count("/api/campaigns") == 4  # 10 campaigns, 3 a page, cursors from links.next

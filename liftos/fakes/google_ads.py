@@ -57,6 +57,8 @@ class FakeGoogleAds:
         self.client_secret, self.refresh_token = client_secret, refresh_token
         self.batch_rows = batch_rows
         self.faults: list[str] = []
+        self.token_faults: list[str] = []  # "503" or "503:<Retry-After seconds>", one a call
+        self.token_calls = 0
         self.calls: list[dict] = []
         self.on_message: Callable[[int], None] | None = None  # called after each streamed message
         self._messages = 0
@@ -108,6 +110,16 @@ class FakeGoogleAds:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                fake.token_calls += 1
+                fault = fake.token_faults.pop(0) if fake.token_faults else None
+                if fault:
+                    status, _, wait = fault.partition(":")
+                    self.send_response(int(status))
+                    if wait:
+                        self.send_header("Retry-After", wait)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 ok = (form.get("grant_type") == "refresh_token"
                       and form.get("refresh_token") == fake.refresh_token
                       and form.get("client_id") == fake.client_id

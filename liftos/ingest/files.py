@@ -9,6 +9,7 @@ Outcome files: ``date``, ``value``, optional ``kpi`` (default: the template's KP
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -21,12 +22,13 @@ from liftos.config import ChannelRule, Template
 from liftos.errors import InputError
 from liftos.home import DataHome, atomic_write
 from liftos.ingest.curate import Curator, IngestCounts, curated_path
-from liftos.ingest.landing import RawLanding
+from liftos.ingest.landing import RawBatch, RawLanding
 from liftos.ingest.tables import media_frame, outcome_frame
 
 Kind = Literal["media", "outcome"]
 SOURCE = "files"
 TABLES = {"media": "media_daily", "outcome": "outcome_daily"}
+MONEY = ("spend", "conversion_value")  # read as text, parsed exactly
 
 
 def ingest_file(path: str | Path, tenant: str, template: Template, kind: Kind = "media",
@@ -41,28 +43,53 @@ def ingest_file(path: str | Path, tenant: str, template: Template, kind: Kind = 
     payload = path.read_bytes()
     request = {"kind": kind, "file": str(path), "currency": currency,
                "since": since and since.isoformat(), "until": until and until.isoformat()}
-    RawLanding(tenant, SOURCE, home).land(payload, request, suffix=path.suffix)
+    landed = RawLanding(tenant, SOURCE, home).land(payload, request, suffix=path.suffix)
     curator = curator or Curator(tenant, home, f"files-{dt.date.today().isoformat()}")
-    return replay(request, payload, tenant, template, curator, landed=1)
+    raw = RawBatch(SOURCE, request, (landed,))
+    first, last = _window(request)
+    try:
+        frame = parse_batch(TABLES[kind], request, [payload], tenant, template)
+    except InputError as exc:  # recorded, so that rebuild replays the upload as it was: refused
+        curator.log_batch(raw, TABLES[kind], str(path), first, last,
+                          dt.datetime.now(dt.UTC).isoformat(), str(exc))
+        raise
+    return curator.store(TABLES[kind], frame, str(path), first, last, raw=raw)
+
+
+def parse_batch(table: str, request: dict[str, Any], pages: list[bytes], tenant: str,
+                template: Template) -> pl.DataFrame:
+    """One landed upload -> its rows (used by ingestion and by ``rebuild``)."""
+    name = request["file"]
+    return parse_file(pages[0], Path(name).suffix, name, tenant, template, request["kind"],
+                      request.get("currency", "USD"))
 
 
 def replay(request: dict[str, Any], payload: bytes, tenant: str, template: Template,
-           curator: Curator, landed: int = 0) -> IngestCounts:
-    """Parse one landed file and store its rows (used by ingestion and by ``rebuild``)."""
-    name = request["file"]
-    frame = parse_file(payload, Path(name).suffix, name, tenant, template, request["kind"],
-                       request.get("currency", "USD"))
-    first, last = (dt.date.fromisoformat(request[k]) if request.get(k) else None
-                   for k in ("since", "until"))
-    return curator.store(TABLES[request["kind"]], frame, name, first, last, landed=landed)
+           curator: Curator) -> IngestCounts:
+    """Parse one landed file and store its rows (``rebuild`` of data landed before batches
+    were recorded)."""
+    frame = parse_batch(TABLES[request["kind"]], request, [payload], tenant, template)
+    return curator.store(TABLES[request["kind"]], frame, request["file"], *_window(request))
+
+
+def _window(request: dict[str, Any]) -> tuple[dt.date | None, dt.date | None]:
+    return tuple(dt.date.fromisoformat(request[k]) if request.get(k) else None
+                 for k in ("since", "until"))
 
 
 def parse_file(payload: bytes, suffix: str, name: str, tenant: str, template: Template,
                kind: Kind, currency: str) -> pl.DataFrame:
-    raw = (pl.read_parquet(io.BytesIO(payload)) if suffix.lower() == ".parquet"
-           else pl.read_csv(io.BytesIO(payload), infer_schema_length=10_000))
-    return (_media(raw, name, tenant, template, currency) if kind == "media"
-            else _outcome(raw, name, tenant, template))
+    if suffix.lower() == ".parquet":
+        try:
+            raw = pl.read_parquet(io.BytesIO(payload))
+        except pl.exceptions.PolarsError as exc:
+            raise InputError("parquet", "cannot read the file as Parquet: "
+                             f"{str(exc).splitlines()[0]}", name) from None
+        lines = [row + 1 for row in range(raw.height)]  # Parquet has no lines: row numbers
+    else:
+        raw, lines = _read_csv(payload, name)
+    return (_media(raw, name, tenant, template, currency, lines) if kind == "media"
+            else _outcome(raw, name, tenant, template, lines))
 
 
 def weekly_panel(tenant: str, template: Template, home: DataHome | None = None,
@@ -115,38 +142,105 @@ def _require(raw: pl.DataFrame, name: str, columns: list[str]) -> None:
 
 
 def _media(raw: pl.DataFrame, name: str, tenant: str, template: Template,
-           currency: str) -> pl.DataFrame:
+           currency: str, lines: list[int]) -> pl.DataFrame:
     _require(raw, name, ["date", "campaign_name"])
     if "spend" not in raw.columns and "cost_micros" not in raw.columns:
         raise InputError("column_exists", "needs 'spend' or 'cost_micros'", name, "spend")
     micros = (pl.col("cost_micros").cast(pl.Int64) if "cost_micros" in raw.columns else
-              (pl.col("spend").cast(pl.Decimal(38, 6)) * 1_000_000).cast(pl.Int64))
+              (pl.lit(_money(raw, "spend", name, lines)) * 1_000_000).cast(pl.Int64))
     frame = raw.with_columns(
         pl.lit(tenant).alias("tenant"), pl.lit(SOURCE).alias("source"),
         _text(raw, "account_id", "file"), _text(raw, "campaign_id", None, "campaign_name"),
-        _parsed_dates(raw, name), micros.alias("spend_micros"),
+        _parsed_dates(raw, name, lines), micros.alias("spend_micros"),
         _text(raw, "currency", currency),
         *(_number(raw, c, pl.Int64) for c in ("impressions", "clicks")),
-        *(_number(raw, c, pl.Float64) for c in ("conversions", "conversion_value")))
+        _number(raw, "conversions", pl.Float64),
+        (pl.lit(_money(raw, "conversion_value", name, lines)).cast(pl.Float64)
+         if "conversion_value" in raw.columns else pl.lit(0.0).alias("conversion_value")))
     if "channel" not in raw.columns:
         frame = with_channels(frame, template.channel_rules, SOURCE)
     return media_frame(frame)
 
 
-def _outcome(raw: pl.DataFrame, name: str, tenant: str, template: Template) -> pl.DataFrame:
+def _outcome(raw: pl.DataFrame, name: str, tenant: str, template: Template,
+             lines: list[int]) -> pl.DataFrame:
     _require(raw, name, ["date", "value"])
     return outcome_frame(raw.with_columns(
-        pl.lit(tenant).alias("tenant"), pl.lit(SOURCE).alias("source"), _parsed_dates(raw, name),
-        _text(raw, "kpi", template.kpi.name), pl.col("value").cast(pl.Float64)))
+        pl.lit(tenant).alias("tenant"), pl.lit(SOURCE).alias("source"),
+        _parsed_dates(raw, name, lines), _text(raw, "kpi", template.kpi.name),
+        _numbers(raw, "value", name, lines)))
 
 
-def _parsed_dates(raw: pl.DataFrame, name: str) -> pl.Expr:
+def _read_csv(payload: bytes, name: str) -> tuple[pl.DataFrame, list[int]]:
+    """A CSV upload as text columns, with each row's line in the file (quoted fields may span
+    lines). Every row must have the header's fields (one missing would shift values into the
+    wrong columns); blank lines are skipped."""
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = payload[:exc.start].count(b"\n") + 1
+        raise InputError("utf8", f"byte 0x{payload[exc.start]:02x} is not UTF-8; save the file "
+                         "as UTF-8 (it may be Latin-1, or a spreadsheet rather than a CSV)",
+                         name, None, line) from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, None)
+    if not header:
+        raise InputError("header", "the file is empty (no header row)", name)
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError("header", f"column(s) {repeated} appear more than once in the header",
+                         name, repeated[0], 1)
+    data, lines, end = [], [], rows.line_num
+    try:
+        for row in rows:
+            start, end = end + 1, rows.line_num
+            if not any(field.strip() for field in row):
+                continue
+            if len(row) != len(header):
+                raise InputError("row_shape", f"the row has {len(row)} field(s), the header "
+                                 f"has {len(header)}", name, None, start)
+            data.append(row)
+            lines.append(start)
+    except csv.Error as exc:
+        raise InputError("csv", f"cannot read the file as CSV: {exc}", name, None,
+                         rows.line_num) from None
+    frame = pl.DataFrame(data, schema={column: pl.Utf8 for column in header}, orient="row")
+    return frame.with_columns(pl.all().replace("", None)), lines
+
+
+def _money(raw: pl.DataFrame, column: str, name: str, lines: list[int]) -> pl.Series:
+    """Money from its text to an exact decimal (6 places: micros), never through a float.
+    CSV columns are read as text; a Parquet float column is taken at its shortest decimal
+    form, the number its writer meant."""
+    text = raw[column].cast(pl.Utf8).str.strip_chars()
+    parsed = text.str.to_decimal(scale=6)
+    bad = parsed.is_null() & text.is_not_null() & (text != "")
+    if bad.any():
+        row = int(bad.arg_max())
+        raise InputError("money_parses", f"cannot read {raw[column][row]!r} as an amount "
+                         "(digits with an optional '.' and up to 6 decimals)", name, column,
+                         lines[row])
+    return parsed.alias(column)
+
+
+def _numbers(raw: pl.DataFrame, column: str, name: str, lines: list[int]) -> pl.Expr:
+    """A KPI column as numbers; text that is not one names its line."""
+    values = raw[column].cast(pl.Float64, strict=False)
+    bad = values.is_null() & raw[column].is_not_null()
+    if bad.any():
+        row = int(bad.arg_max())
+        raise InputError("numeric", f"cannot read {raw[column][row]!r} as a number", name,
+                         column, lines[row])
+    return pl.lit(values).alias(column)
+
+
+def _parsed_dates(raw: pl.DataFrame, name: str, lines: list[int]) -> pl.Expr:
     parsed = raw["date"].cast(pl.Utf8).str.to_date(strict=False)
     bad = parsed.is_null() & raw["date"].is_not_null()
     if bad.any():
         row = int(bad.arg_max())
         raise InputError("date_parses", f"cannot read {raw['date'][row]!r} as a date (YYYY-MM-DD)",
-                         name, "date", row + 2)
+                         name, "date", lines[row])
     return pl.lit(parsed).alias("date")
 
 

@@ -27,8 +27,8 @@ from liftos.config import Template
 from liftos.home import DataHome
 from liftos.ingest.curate import Curator
 from liftos.ingest.files import with_channels
-from liftos.ingest.landing import RawLanding
-from liftos.ingest.retry import Retry, RetryPolicy, SourceError
+from liftos.ingest.landing import RawBatch, RawLanding
+from liftos.ingest.retry import Retry, RetryPolicy, SourceError, retry_after
 from liftos.ingest.state import Bookmarks
 from liftos.ingest.sync import Progress, SyncResult, SyncSettings, sync_stream, yesterday
 from liftos.ingest.tables import media_frame
@@ -88,8 +88,8 @@ def sync(credentials: Any, tenant: str, template: Template, settings: GoogleAdsS
     bookmarks.set_extra("accounts", [a.__dict__ for a in accounts])
     for account in accounts:
         def read_chunk(first: dt.date, last: dt.date, account: Account = account):
-            payloads = reader.campaign_days(account, first, last)
-            yield "media_daily", parse_campaign_pages(payloads, tenant, template), len(payloads)
+            payloads, raw = reader.campaign_days(account, first, last)
+            yield "media_daily", parse_campaign_pages(payloads, tenant, template), raw
 
         sync_stream(account.customer_id, f"google_ads account {account.customer_id}",
                     bookmarks, settings, since, until or yesterday(account.time_zone), result,
@@ -101,14 +101,39 @@ def sync(credentials: Any, tenant: str, template: Template, settings: GoogleAdsS
 def _authorize(credentials: Any, policy: RetryPolicy) -> None:
     """Get the access token first: a revoked refresh token then fails as itself, not as the
     UNAVAILABLE status gRPC reports for a failing auth plugin."""
-    from google.auth.transport.requests import Request
-
     try:
-        policy.run(lambda: credentials.refresh(Request()), classify, SOURCE, "OAuth token refresh")
+        policy.run(lambda: credentials.refresh(_one_attempt_transport()), classify, SOURCE,
+                   "OAuth token refresh")
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - final: say what it was
         raise SourceError(SOURCE, "OAuth token refresh", describe(exc)) from None
+
+
+class TokenEndpointBusy(Exception):
+    """The OAuth token endpoint answered with a status worth retrying (5xx, 429)."""
+
+    def __init__(self, status: int, retry_after: str | None):
+        super().__init__(f"OAuth token endpoint HTTP {status}")
+        self.status, self.retry_after = status, retry_after
+
+
+def _one_attempt_transport():
+    """google-auth's token refresh retries retryable statuses by itself (3 attempts with its own
+    backoff, no Retry-After ceiling). Raising on those statuses from the transport ends its loop
+    after one attempt, so :class:`RetryPolicy` is the only retry layer."""
+    from google.auth import transport
+    from google.auth.transport.requests import Request
+
+    class OneAttempt(Request):
+        def __call__(self, *args: Any, **kwargs: Any):
+            response = super().__call__(*args, **kwargs)
+            if response.status in transport.DEFAULT_RETRYABLE_STATUS_CODES:
+                raise TokenEndpointBusy(response.status, response.headers.get("Retry-After"))
+            return response
+
+    return OneAttempt()
+
 
 
 class _Reader:
@@ -120,7 +145,7 @@ class _Reader:
         self.throttle = throttle or (lambda: None)
 
     def accounts(self, root: str) -> list[Account]:
-        pages = self._stream(root, CLIENTS_QUERY, {"kind": "customer_client"})
+        pages, _ = self._stream(root, CLIENTS_QUERY, {"kind": "customer_client"})
         accounts = []
         for page in pages:
             for row in _response_type().FromString(page).results:
@@ -133,25 +158,29 @@ class _Reader:
                               "no enabled client account under this customer")
         return sorted(accounts, key=lambda a: a.customer_id)
 
-    def campaign_days(self, account: Account, first: dt.date, last: dt.date) -> list[bytes]:
+    def campaign_days(self, account: Account, first: dt.date, last: dt.date
+                      ) -> tuple[list[bytes], RawBatch]:
         query = CAMPAIGN_QUERY.format(first=first.isoformat(), last=last.isoformat())
         return self._stream(account.customer_id, query, {
             "kind": "campaign_days", "first": first.isoformat(), "last": last.isoformat()})
 
-    def _stream(self, customer_id: str, query: str, request: dict[str, Any]) -> list[bytes]:
+    def _stream(self, customer_id: str, query: str, request: dict[str, Any]
+                ) -> tuple[list[bytes], RawBatch]:
+        """The messages of one successful stream, and the landed pages that hold them (pages
+        of a broken attempt stay in raw but are not part of the batch)."""
         request = {**request, "customer_id": customer_id, "api_version": API_VERSION,
                    "query": query}
         label = f"SearchStream customer {customer_id} ({request['kind']}" + (
             f" {request['first']}..{request['last']})" if "first" in request else ")")
 
-        def attempt() -> list[bytes]:
+        def attempt() -> tuple[list[bytes], RawBatch]:
             self.throttle()
-            pages = []
+            pages, paths = [], []
             for message in self.service.search_stream(customer_id=customer_id, query=query):
                 payload = _wire_bytes(message)
-                self.landing.land(payload, request, suffix=".pb")
+                paths.append(self.landing.land(payload, request, suffix=".pb"))
                 pages.append(payload)
-            return pages
+            return pages, RawBatch(SOURCE, request, tuple(paths))
 
         try:
             return self.policy.run(attempt, classify, SOURCE, label)
@@ -186,9 +215,15 @@ def parse_campaign_pages(pages: list[bytes], tenant: str, template: Template) ->
     return media_frame(with_channels(frame, template.channel_rules, SOURCE))
 
 
+def parse_batch(table: str, request: dict[str, Any], pages: list[bytes], tenant: str,
+                template: Template) -> pl.DataFrame:
+    """A recorded batch's pages -> its rows again (``rebuild``)."""
+    return parse_campaign_pages(pages, tenant, template)
+
+
 def replay(request: dict[str, Any], pages: list[bytes], tenant: str,
            template: Template) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Landed pages -> rows again (``rebuild``); account listings carry no rows."""
+    """Landed pages -> rows (``rebuild`` of data landed before batches were recorded)."""
     if request.get("kind") == "campaign_days":
         yield "media_daily", parse_campaign_pages(pages, tenant, template)
 
@@ -214,9 +249,21 @@ def classify(exc: Exception) -> Retry | None:
             grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL,
             grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED):
         return Retry(f"{exc.code().name}: {exc.details()}", after=_rpc_retry_delay(exc))
-    if isinstance(exc, auth.TransportError):
+    if isinstance(exc, TokenEndpointBusy):
+        return Retry(str(exc), after=retry_after(exc.retry_after))
+    if isinstance(exc, auth.TransportError) and not _permanent_transport_error(exc):
         return Retry("OAuth token endpoint unreachable")
     return None
+
+
+def _permanent_transport_error(exc: Exception) -> bool:
+    """A bad URL or an untrusted certificate will not fix itself: final, not retried."""
+    import requests
+
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(cause, (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
+                              requests.exceptions.MissingSchema,
+                              requests.exceptions.InvalidSchema))
 
 
 def describe(exc: Exception) -> str:

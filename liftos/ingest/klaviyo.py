@@ -29,13 +29,13 @@ from pydantic import BaseModel, ConfigDict
 
 from liftos.config import Template
 from liftos.home import DataHome
-from liftos.ingest.curate import Curator, curated_path
+from liftos.ingest.curate import Curator
 from liftos.ingest.jsonshape import Drift, drift, flatten, shape
-from liftos.ingest.landing import RawLanding
-from liftos.ingest.retry import Retry, RetryPolicy, SourceError
+from liftos.ingest.landing import RawBatch, RawLanding
+from liftos.ingest.retry import Retry, RetryPolicy, SourceError, retry_after
 from liftos.ingest.state import Bookmarks
 from liftos.ingest.sync import Progress, SyncResult, SyncSettings, sync_stream, yesterday
-from liftos.ingest.tables import outcome_frame, upsert
+from liftos.ingest.tables import outcome_frame
 
 SOURCE = "klaviyo"
 CAMPAIGN_FILTER = "equals(messages.channel,'email')"
@@ -96,13 +96,15 @@ def sync(credentials: Any, tenant: str, template: Template, settings: KlaviyoSet
             request = {"kind": "metric-aggregates", "kpi": kpi, "metric": spec.metric,
                        "measurement": spec.measurement, "first": first.isoformat(),
                        "last": last.isoformat(), "timezone": settings.timezone}
-            document = reader.aggregate(metric_ids[spec.metric], request)
-            yield "outcome_daily", parse_aggregate(document, request, tenant), 1
+            document, raw = reader.aggregate(metric_ids[spec.metric], request)
+            yield "outcome_daily", parse_aggregate(document, request, tenant), raw
 
         sync_stream(f"kpi:{kpi}", f"klaviyo {kpi} ({spec.metric})", bookmarks, settings, since,
                     last_day, result, curator, read_chunk, progress)
     if settings.campaigns:
-        store_campaigns(reader.campaigns(), tenant, home)
+        records, raw = reader.campaigns()
+        curator.store_as_is("klaviyo_campaigns", campaign_frame(records), ["id"],
+                            "klaviyo campaigns", raw)
     result.drift = reader.schemas.save()
     result.quality, result.seconds = curator.reports, time.perf_counter() - started
     return result
@@ -165,14 +167,15 @@ class _Reader:
         self.throttle = throttle or (lambda: None)
 
     def metric_ids(self) -> dict[str, str]:
-        records = self._paged("metrics", self.metrics_api.get_metrics_without_preload_content)
+        records, _ = self._paged("metrics",
+                                 self.metrics_api.get_metrics_without_preload_content)
         return {_locate(r, "attributes.name", {}): r["id"] for r in records}
 
-    def campaigns(self) -> list[dict]:
+    def campaigns(self) -> tuple[list[dict], RawBatch]:
         return self._paged("campaigns", self.campaigns_api.get_campaigns_without_preload_content,
                            filter=CAMPAIGN_FILTER)
 
-    def aggregate(self, metric_id: str, request: dict) -> dict:
+    def aggregate(self, metric_id: str, request: dict) -> tuple[dict, RawBatch]:
         from openapi_client.models import MetricAggregateQuery
 
         first, last = (dt.date.fromisoformat(request[k]) for k in ("first", "last"))
@@ -183,19 +186,21 @@ class _Reader:
                     f"greater-or-equal(datetime,{first.isoformat()}T00:00:00)",
                     f"less-than(datetime,{(last + dt.timedelta(days=1)).isoformat()}T00:00:00)"]}}})
         where = f"metric-aggregates {request['kpi']} {first}..{last}"
-        document = self._call(where, request, lambda: self.metrics_api
-                              .query_metric_aggregates_without_preload_content(body))
+        document, path = self._call(where, request, lambda: self.metrics_api
+                                    .query_metric_aggregates_without_preload_content(body))
         request["moved"] = self.schemas.check("metric-aggregates", [document["data"]], where)
-        return document
+        return document, RawBatch(SOURCE, request, (path,))
 
-    def _paged(self, endpoint: str, method: Callable[..., Any], **params: Any) -> list[dict]:
-        records, cursor, page = [], None, 0
+    def _paged(self, endpoint: str, method: Callable[..., Any], **params: Any
+               ) -> tuple[list[dict], RawBatch]:
+        records, cursor, page, paths = [], None, 0, []
         while True:
             page += 1
             where = f"{endpoint} page {page}"
             request = {"kind": endpoint, "page": page, "cursor": cursor, **params}
-            document = self._call(where, request,
-                                  lambda cursor=cursor: method(page_cursor=cursor, **params))
+            document, path = self._call(
+                where, request, lambda cursor=cursor: method(page_cursor=cursor, **params))
+            paths.append(path)
             data = document.get("data")
             if not isinstance(data, list):
                 raise SchemaError(SOURCE, where, "'data' is not a list of records")
@@ -203,9 +208,9 @@ class _Reader:
             records += data
             cursor = next_cursor(document)
             if cursor is None:
-                return records
+                return records, RawBatch(SOURCE, {"kind": endpoint, **params}, tuple(paths))
 
-    def _call(self, where: str, request: dict, send: Callable[[], Any]) -> dict:
+    def _call(self, where: str, request: dict, send: Callable[[], Any]) -> tuple[dict, str]:
         def attempt() -> bytes:
             self.throttle()
             response = send()
@@ -222,9 +227,9 @@ class _Reader:
             raise
         except Exception as exc:  # noqa: BLE001 - final: name it without request details
             raise SourceError(SOURCE, where, f"{type(exc).__name__}: {exc}") from None
-        self.landing.land(body, request)
+        path = self.landing.land(body, request)
         try:
-            return json.loads(body)
+            return json.loads(body), path
         except ValueError:
             raise SourceError(SOURCE, where, "the response is not JSON (kept in raw landing)"
                               ) from None
@@ -235,9 +240,7 @@ def classify(exc: Exception) -> Retry | None:
 
     if isinstance(exc, _HttpStatus):
         if exc.status == 429:
-            after = float(exc.retry_after) if (exc.retry_after or "").strip().replace(
-                ".", "", 1).isdigit() else None
-            return Retry("HTTP 429 rate limited", after=after)
+            return Retry("HTTP 429 rate limited", after=retry_after(exc.retry_after))
         if exc.status >= 500:
             return Retry(f"HTTP {exc.status}")
         return None
@@ -271,19 +274,25 @@ def parse_aggregate(document: dict, request: dict, tenant: str) -> pl.DataFrame:
         schema_overrides={"value": pl.Float64}).with_columns(pl.col("date").str.to_date()))
 
 
-def store_campaigns(records: list[dict], tenant: str, home: DataHome) -> int:
+def campaign_frame(records: list[dict]) -> pl.DataFrame:
     """Campaigns as flat columns (``attributes.send_options.use_smart_sending``) keyed by id;
     ``send_time`` is resolved even when the field moved."""
-    if not records:
-        return 0
     rows = [{**flatten(r), "send_time": _locate(r, "attributes.send_time", {})} for r in records]
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    upsert(curated_path(home, tenant, "klaviyo_campaigns"), frame, ["id"])
-    return frame.height
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def parse_batch(table: str, request: dict, pages: list[bytes], tenant: str,
+                template: Template) -> pl.DataFrame:
+    """A recorded batch's pages -> its rows again (``rebuild``)."""
+    documents = [json.loads(page) for page in pages]
+    if table == "klaviyo_campaigns":
+        return campaign_frame([r for d in documents for r in d.get("data") or []])
+    return parse_aggregate(documents[0], request, tenant)
 
 
 def replay(request: dict, payload: bytes, tenant: str, template: Template
            ) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Rows of one landed page (``rebuild`` of data landed before batches were recorded)."""
     if request.get("kind") == "metric-aggregates":
         yield "outcome_daily", parse_aggregate(json.loads(payload), request, tenant)
 

@@ -8,11 +8,13 @@ costs at most ``max_attempts`` requests, not attempts multiplied across stacked 
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from liftos.errors import LiftOSError
@@ -44,6 +46,7 @@ class RetryPolicy:
     max_delay: float = 30.0
     ceiling: float = 120.0  # the longest server-requested wait we honour; beyond it we fail
     jitter: float = 0.2
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def backoff(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1`` (attempt counts from 1)."""
@@ -51,7 +54,7 @@ class RetryPolicy:
         return delay * (1 + self.jitter * (2 * random.random() - 1))
 
     def run(self, call: Callable[[], T], classify: Callable[[Exception], Retry | None],
-            source: str, request: str, sleep: Callable[[float], None] = time.sleep) -> T:
+            source: str, request: str) -> T:
         """``call()`` until it succeeds, ``classify`` says the error is final, or attempts run out.
 
         ``classify`` returns None for errors not worth retrying (bad credentials, a bad query);
@@ -73,5 +76,24 @@ class RetryPolicy:
                 delay = verdict.after if verdict.after is not None else self.backoff(attempt)
                 log.warning("%s: %s: %s; retry %d/%d in %.2f s", source, request, verdict.reason,
                             attempt, self.max_attempts - 1, delay)
-                sleep(delay)
+                self.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date (RFC 9110).
+    None when absent or unreadable (the policy then backs off by itself)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liftos.ingest.curate import Curator, IngestCounts
 from liftos.ingest.jsonshape import Drift
+from liftos.ingest.landing import RawBatch
 from liftos.ingest.state import Bookmarks, chunks, window
 
 Progress = Callable[[str], None]
@@ -50,11 +51,13 @@ def yesterday(time_zone: str) -> dt.date:
 
 def sync_stream(stream: str, label: str, bookmarks: Bookmarks, settings: SyncSettings,
                 since: dt.date | None, until: dt.date, result: SyncResult, curator: Curator,
-                read_chunk: Callable[[dt.date, dt.date], Iterable[tuple[str, pl.DataFrame, int]]],
+                read_chunk: Callable[[dt.date, dt.date],
+                                     Iterable[tuple[str, pl.DataFrame, RawBatch]]],
                 progress: Progress | None = None) -> None:
     """Read ``stream`` chunk by chunk from its window; store each chunk, then bookmark it.
 
-    ``read_chunk(first, last)`` lands the raw pages and yields ``(table, rows, pages)``."""
+    ``read_chunk(first, last)`` lands the raw pages and yields ``(table, rows, raw)``, ``raw``
+    naming the landed pages the rows came from."""
     span = window(bookmarks.get(stream), since or settings.since, until,
                   settings.lookback_days, label)
     if span is None:
@@ -62,9 +65,8 @@ def sync_stream(stream: str, label: str, bookmarks: Bookmarks, settings: SyncSet
     result.windows[stream] = (span[0].isoformat(), span[1].isoformat())
     for first, last in chunks(*span, settings.chunk_days):
         started = time.perf_counter()
-        for table, rows, pages in read_chunk(first, last):
-            counts = curator.store(table, rows, f"{label} {first}..{last}", first, last,
-                                   landed=pages)
+        for table, rows, raw in read_chunk(first, last):
+            counts = curator.store(table, rows, f"{label} {first}..{last}", first, last, raw=raw)
             result.counts = result.counts.add(counts)
         bookmarks.advance(stream, first, last)
         if progress:
