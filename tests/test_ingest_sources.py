@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import time
 import subprocess
 import sys
 
@@ -352,3 +353,80 @@ def test_ingest_tasks_in_a_flow_limits_artifacts_drift_event_and_no_secret(
     assert drift[0]["payload"]["load_stopped"] is False
     everything = " ".join(str(a) for a in found.values()) + str(drift)
     assert not any(secret in everything for secret in SECRETS)
+
+
+def _klaviyo(fake, home, template, **kw):
+    credentials = KlaviyoCredentials(api_key=fake.api_key, base_url=kw.pop("base_url",
+                                                                           fake.base_url))
+    settings = klaviyo.KlaviyoSettings(**kw.pop("settings", {}))
+    return klaviyo.sync(credentials, "acme", template, settings, home=home,
+                        policy=kw.pop("policy", FAST), **kw)
+
+
+@pytest.mark.parametrize("mangle, message", [
+    (lambda a: a.update(data=[]), r"30 date\(s\) but no values .*nothing stored"),
+    (lambda a: a["data"][0]["measurements"].update(
+        sum_value=["$24070.49"] * len(a["dates"])), r"values must be numbers; got \"\$24070.49\""),
+    (lambda a: a["data"][0]["measurements"].update(sum_value=[1.0]),
+     r"30 date\(s\) but \[1.0\] as 'sum_value' values"),
+    (lambda a: a.update(dates="2024-02-01"), r"'attributes.dates' is not a list of dates"),
+    (lambda a: a["dates"].__setitem__(3, "yesterday"), r"a date is not ISO 8601: \"yesterday\""),
+])
+def test_klaviyo_aggregates_of_the_wrong_shape_are_refused_and_lose_nothing(
+        tmp_path, klaviyo_fake, template, mangle, message):
+    home = DataHome(tmp_path / "home")
+    _klaviyo(klaviyo_fake, home, template, since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 31),
+             settings={"kpis": {"revenue": {"metric": "Placed Order"}}, "campaigns": False})
+    before = pl.read_parquet(curated_path(home, "acme", "outcome_daily"))
+    klaviyo_fake.hostile_aggregate = mangle
+    with pytest.raises(klaviyo.SchemaError, match="metric-aggregates revenue 2024-01-18..2024-"
+                                                  "02-16: .*" + message):
+        _klaviyo(klaviyo_fake, home, template, until=dt.date(2024, 2, 16),
+                 settings={"kpis": {"revenue": {"metric": "Placed Order"}}, "campaigns": False})
+    assert pl.read_parquet(curated_path(home, "acme", "outcome_daily")).equals(before)
+    assert RawLanding("acme", "klaviyo", home).entries()[-1]["request"]["kind"] == (
+        "metric-aggregates")  # the refused page is kept raw
+
+
+def test_klaviyo_negative_values_are_quarantined(tmp_path, klaviyo_fake, template):
+    home = DataHome(tmp_path / "home")
+    def refund(attributes):  # a refund larger than the day's orders
+        if len(attributes["dates"]) > 2:
+            attributes["data"][0]["measurements"]["sum_value"][2] = -120.5
+
+    klaviyo_fake.hostile_aggregate = refund
+    result = _klaviyo(klaviyo_fake, home, template, since=dt.date(2024, 1, 1),
+                      until=dt.date(2024, 1, 31), settings={
+                          "kpis": {"revenue": {"metric": "Placed Order"}}, "campaigns": False})
+    assert result.counts.quarantined == 1
+    held = pl.read_parquet(home.folder("acme", "curated") / "quarantine_outcome_daily.parquet")
+    assert held["expectation"].to_list() == ["non_negative_value"]
+    assert held["date"].to_list() == [dt.date(2024, 1, 3)]
+
+
+def test_klaviyo_loops_stalls_and_bad_addresses_end_with_a_message(tmp_path, klaviyo_fake,
+                                                                   template):
+    home = DataHome(tmp_path / "home")
+    klaviyo_fake.loop_cursor = True
+    with pytest.raises(SourceError, match=r"metrics page 2: links.next points back to an "
+                                          r"earlier page .*loops; stopped"):
+        _klaviyo(klaviyo_fake, home, template, since=dt.date(2024, 1, 1),
+                 until=dt.date(2024, 1, 31))
+    assert len(klaviyo_fake.requests) == 2
+    klaviyo_fake.loop_cursor, klaviyo_fake.stall_s = False, 1.5
+    waits: list[float] = []
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"connection to 127.0.0.1:\d+ failed .*gave up after 2"):
+        _klaviyo(klaviyo_fake, home, template, since=dt.date(2024, 1, 1),
+                 until=dt.date(2024, 1, 31), settings={"read_timeout_s": 0.3},
+                 policy=RetryPolicy(max_attempts=2, sleep=waits.append))
+    assert time.monotonic() - started < 2 * 1.5  # the read timeout ended each attempt
+    klaviyo_fake.stall_s = 0.0
+    for base_url in ("htp//127.0.0.1:1", "https://127.0.0.1:" + klaviyo_fake.base_url.rsplit(
+            ":", 1)[1]):  # a malformed URL; TLS to a plain-HTTP server
+        waits.clear()
+        with pytest.raises(SourceError):
+            _klaviyo(klaviyo_fake, home, template, since=dt.date(2024, 1, 1),
+                     until=dt.date(2024, 1, 31), base_url=base_url,
+                     policy=RetryPolicy(sleep=waits.append))
+        assert waits == [], f"{base_url} was retried"

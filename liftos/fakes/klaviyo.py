@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -28,6 +29,9 @@ class FakeKlaviyo:
         self.world = world or KlaviyoWorld()
         self.api_key, self.page_size = api_key, page_size
         self.faults: list[str] = []
+        self.loop_cursor = False  # pagination whose links.next points back to an earlier page
+        self.hostile_aggregate = None  # a function that mangles each aggregate's attributes
+        self.stall_s = 0.0  # seconds to wait before answering (a stalled server)
         self.schema = "baseline"
         self.requests: list[dict] = []
         self._lock = threading.Lock()
@@ -72,6 +76,8 @@ class FakeKlaviyo:
         with self._lock:
             self.requests.append({"method": request.command, "path": url.path, "query": query})
             fault = self.faults.pop(0) if self.faults else None
+        if self.stall_s:
+            time.sleep(self.stall_s)
         if request.headers.get("Authorization") != f"Klaviyo-API-Key {self.api_key}":
             return _send(request, 401, _errors(401, "not_authenticated",
                                                "Incorrect authentication credentials."))
@@ -119,7 +125,8 @@ class FakeKlaviyo:
         page = records[start:start + self.page_size]
         links = {"self": f"{self.base_url}{path}", "prev": None, "next": None}
         if start + self.page_size < len(records):
-            cursor = quote(str(start + self.page_size))
+            cursor = quote(str(start + self.page_size if not self.loop_cursor or start == 0
+                               else self.page_size))  # loop_cursor: page 2 links to itself
             extra = "&filter=" + quote(query["filter"]) if "filter" in query else ""
             links["next"] = f"{self.base_url}{path}?page%5Bcursor%5D={cursor}{extra}"
         return {"data": page, "links": links}
@@ -141,6 +148,8 @@ class FakeKlaviyo:
         attributes = {"dates": dates, "data": [{"dimensions": [], "measurements": measurements}]}
         if self.schema == "broken":
             attributes["date_buckets"] = attributes.pop("dates")
+        if self.hostile_aggregate:
+            self.hostile_aggregate(attributes)
         return 200, {"data": {"type": "metric-aggregate", "id": f"agg-{metric_id}",
                               "attributes": attributes,
                               "links": {"self": f"{self.base_url}/api/metric-aggregates/"}},

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from liftos.config import Template
 from liftos.home import DataHome
@@ -66,6 +66,8 @@ class KlaviyoSettings(SyncSettings):
     timezone: str = "UTC"
     kpis: dict[str, KlaviyoKPI] = DEFAULT_KPIS
     campaigns: bool = True
+    connect_timeout_s: float = Field(10.0, gt=0, description="seconds to connect")
+    read_timeout_s: float = Field(60.0, gt=0, description="seconds to wait for a response")
 
 
 class SchemaError(SourceError):
@@ -82,7 +84,8 @@ def sync(credentials: Any, tenant: str, template: Template, settings: KlaviyoSet
     home = home or DataHome()
     bookmarks = Bookmarks(tenant, SOURCE, home)
     reader = _Reader(credentials.client(), RawLanding(tenant, SOURCE, home),
-                     policy or RetryPolicy(), throttle, _Schemas(bookmarks))
+                     policy or RetryPolicy(), throttle, _Schemas(bookmarks),
+                     (settings.connect_timeout_s, settings.read_timeout_s))
     curator = curator or Curator(tenant, home, f"{SOURCE}-{dt.date.today().isoformat()}")
     result = SyncResult(SOURCE)
     metric_ids = reader.metric_ids()
@@ -161,7 +164,14 @@ class _HttpStatus(Exception):
 
 class _Reader:
     def __init__(self, api: Any, landing: RawLanding, policy: RetryPolicy,
-                 throttle: Callable[[], None] | None, schemas: _Schemas):
+                 throttle: Callable[[], None] | None, schemas: _Schemas,
+                 timeout: tuple[float, float] = (10.0, 60.0)):
+        self.timeout = timeout  # (connect, read) seconds: a stalled server cannot hold a sync
+        address = urlparse(api.configuration.host)
+        if address.scheme not in ("http", "https") or not address.hostname:
+            raise SourceError(SOURCE, "configuration", f"base URL {api.configuration.host!r} "
+                              "is not an http(s)://host[:port] address")
+        self.host = address.netloc
         self.metrics_api, self.campaigns_api = api.Metrics, api.Campaigns
         self.landing, self.policy, self.schemas = landing, policy, schemas
         self.throttle = throttle or (lambda: None)
@@ -187,19 +197,24 @@ class _Reader:
                     f"less-than(datetime,{(last + dt.timedelta(days=1)).isoformat()}T00:00:00)"]}}})
         where = f"metric-aggregates {request['kpi']} {first}..{last}"
         document, path = self._call(where, request, lambda: self.metrics_api
-                                    .query_metric_aggregates_without_preload_content(body))
-        request["moved"] = self.schemas.check("metric-aggregates", [document["data"]], where)
+                                    .query_metric_aggregates_without_preload_content(
+                                        body, _request_timeout=self.timeout))
+        data = document.get("data")
+        if not isinstance(data, dict):
+            raise SchemaError(SOURCE, where, f"'data' is not a record: {_preview(data)}")
+        request["moved"] = self.schemas.check("metric-aggregates", [data], where)
         return document, RawBatch(SOURCE, request, (path,))
 
     def _paged(self, endpoint: str, method: Callable[..., Any], **params: Any
                ) -> tuple[list[dict], RawBatch]:
-        records, cursor, page, paths = [], None, 0, []
+        records, cursor, page, paths, seen = [], None, 0, [], set()
         while True:
             page += 1
             where = f"{endpoint} page {page}"
             request = {"kind": endpoint, "page": page, "cursor": cursor, **params}
             document, path = self._call(
-                where, request, lambda cursor=cursor: method(page_cursor=cursor, **params))
+                where, request, lambda cursor=cursor: method(
+                    page_cursor=cursor, _request_timeout=self.timeout, **params))
             paths.append(path)
             data = document.get("data")
             if not isinstance(data, list):
@@ -207,6 +222,10 @@ class _Reader:
             self.schemas.check(endpoint, data, where)
             records += data
             cursor = next_cursor(document)
+            if cursor in seen:
+                raise SourceError(SOURCE, where, f"links.next points back to an earlier page "
+                                  f"(cursor {cursor[:40]!r}): the pagination loops; stopped")
+            seen.add(cursor)
             if cursor is None:
                 return records, RawBatch(SOURCE, {"kind": endpoint, **params}, tuple(paths))
 
@@ -220,7 +239,7 @@ class _Reader:
             return body
 
         try:
-            body = self.policy.run(attempt, classify, SOURCE, where)
+            body = self.policy.run(attempt, lambda exc: classify(exc, self.host), SOURCE, where)
         except _HttpStatus as exc:
             raise SourceError(SOURCE, where, f"HTTP {exc.status}: {exc.detail()}") from None
         except SourceError:
@@ -229,13 +248,17 @@ class _Reader:
             raise SourceError(SOURCE, where, f"{type(exc).__name__}: {exc}") from None
         path = self.landing.land(body, request)
         try:
-            return json.loads(body), path
+            document = json.loads(body)
         except ValueError:
             raise SourceError(SOURCE, where, "the response is not JSON (kept in raw landing)"
                               ) from None
+        if not isinstance(document, dict):
+            raise SchemaError(SOURCE, where, "the response is not a JSON:API document (kept in "
+                              "raw landing)")
+        return document, path
 
 
-def classify(exc: Exception) -> Retry | None:
+def classify(exc: Exception, host: str = "the Klaviyo API") -> Retry | None:
     import urllib3
 
     if isinstance(exc, _HttpStatus):
@@ -244,8 +267,13 @@ def classify(exc: Exception) -> Retry | None:
         if exc.status >= 500:
             return Retry(f"HTTP {exc.status}")
         return None
-    if isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError)):
-        return Retry(f"connection failed ({type(exc).__name__})")
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        return classify(exc.reason, host) if isinstance(exc.reason, Exception) else None
+    if isinstance(exc, (urllib3.exceptions.SSLError, urllib3.exceptions.LocationValueError,
+                        urllib3.exceptions.ProxySchemeUnknown)):
+        return None  # a bad certificate or URL does not fix itself: final
+    if isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)):
+        return Retry(f"connection to {host} failed ({type(exc).__name__})")
     return None
 
 
@@ -261,17 +289,52 @@ def next_cursor(document: dict) -> str | None:
 
 
 def parse_aggregate(document: dict, request: dict, tenant: str) -> pl.DataFrame:
-    """A metric-aggregate document -> one ``outcome_daily`` row per day."""
+    """A metric-aggregate document -> one ``outcome_daily`` row per day, after checking its
+    shape: a list of ISO dates and, for the requested measurement, one number (or null) per
+    date. Anything else is refused with the window it came from, never stored as zeros."""
+    where = (f"metric-aggregates {request.get('kpi')} {request.get('first')}.."
+             f"{request.get('last')}")
     moved = request.get("moved") or {}
-    attributes = document["data"]
-    dates = _locate(attributes, "attributes.dates", moved)
-    series = _locate(attributes, "attributes.data", moved)
-    values = series[0]["measurements"][request["measurement"]] if series else [0.0] * len(dates)
+    attributes = document.get("data") if isinstance(document, dict) else None
+    dates = _locate(attributes, "attributes.dates", moved) if attributes else _MISSING
+    series = _locate(attributes, "attributes.data", moved) if attributes else _MISSING
+    if not isinstance(dates, list) or not all(isinstance(d, str) for d in dates):
+        raise SchemaError(SOURCE, where, f"'attributes.dates' is not a list of dates: "
+                          f"{_preview(dates)}")
+    if dates and (not isinstance(series, list) or not series):
+        raise SchemaError(SOURCE, where, f"{len(dates)} date(s) but no values ('attributes.data'"
+                          f" is {_preview(series)}); nothing stored, earlier values kept")
+    values = ((series[0].get("measurements") or {}).get(request["measurement"])
+              if dates and isinstance(series[0], dict) else [])
+    if not isinstance(values, list) or len(values) != len(dates):
+        raise SchemaError(SOURCE, where, f"{len(dates)} date(s) but {_preview(values)} as "
+                          f"'{request['measurement']}' values")
+    bad = [v for v in values if v is not None and (
+        isinstance(v, bool) or not isinstance(v, int | float))]
+    if bad:
+        raise SchemaError(SOURCE, where, f"values must be numbers; got {_preview(bad[0])}")
+    try:
+        days = [dt.date.fromisoformat(d[:10]) for d in dates]
+    except ValueError:
+        raise SchemaError(SOURCE, where, "a date is not ISO 8601: " + _preview(
+            next(d for d in dates if not _iso(d[:10])))) from None
     return outcome_frame(pl.DataFrame({
-        "tenant": tenant, "source": SOURCE,
-        "date": [d[:10] for d in dates], "kpi": request["kpi"],
+        "tenant": tenant, "source": SOURCE, "date": days, "kpi": request["kpi"],
         "value": [float(v) if v is not None else None for v in values]},
-        schema_overrides={"value": pl.Float64}).with_columns(pl.col("date").str.to_date()))
+        schema_overrides={"value": pl.Float64, "date": pl.Date}))
+
+
+def _iso(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value, default=str) if value is not _MISSING else "missing"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def campaign_frame(records: list[dict]) -> pl.DataFrame:

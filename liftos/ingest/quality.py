@@ -65,6 +65,7 @@ OUTCOME_RULES = (
     Rule("unique_keys", "critical", "one row per (source, day, KPI)", "kpi"),
     Rule("dates_in_range", "quarantine", "days inside the requested window", "date"),
     Rule("value_present", "quarantine", "the KPI value is a number", "value"),
+    Rule("non_negative_value", "quarantine", "the KPI value is not negative", "value"),
 )
 PANEL_RULES = (
     Rule("outcome_every_week", "critical", "every week with spend has an outcome", "week"),
@@ -162,6 +163,8 @@ class Checker:
                 column="date", min_value={"$PARAMETER": "first"},
                 max_value={"$PARAMETER": "last"}),
             "value_present": gxe.ExpectColumnValuesToNotBeNull(column="value"),
+            "non_negative_value": gxe.ExpectColumnValuesToBeBetween(column="value",
+                                                                    min_value=0),
         }
 
     def _panel_expectations(self) -> dict[str, Any]:
