@@ -138,23 +138,28 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--channel", default=None)
     search.add_argument("--kind", default=None, help="insight, anomaly, validation, decision, situation")
     search.add_argument("--since", default=None, help="only memories about weeks from YYYY-MM-DD")
-    search.add_argument("-k", type=int, default=5, help="how many results")
+    search.add_argument("-k", type=_count(1, 1000), default=5, help="how many results (1-1000)")
     search.set_defaults(handler=_memory_search)
     similar = memory_commands.add_parser(
         "similar", help="past situations most like the latest run, and what followed them")
     similar.add_argument("--tenant", required=True)
-    similar.add_argument("-k", type=int, default=3)
+    similar.add_argument("-k", type=_count(1, 1000), default=3,
+                         help="how many past situations (1-1000)")
     similar.set_defaults(handler=_memory_similar)
     export = memory_commands.add_parser("export", help="write a tenant's memories as JSONL")
     export.add_argument("--tenant", required=True)
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(handler=_memory_export)
-    restore = memory_commands.add_parser("import", help="restore memories from a JSONL export")
-    restore.add_argument("file", type=Path)
+    restore = memory_commands.add_parser(
+        "import", help="restore a tenant's memories from its JSONL export (nothing is written "
+                       "unless every record belongs to that tenant and is whole)")
+    restore.add_argument("file", type=Path, help="a file written by 'liftos memory export'")
+    restore.add_argument("--tenant", required=True, help="the tenant to restore into")
     restore.set_defaults(handler=_memory_import)
     prune = memory_commands.add_parser("prune", help="retention: forget old memories")
     prune.add_argument("--tenant", required=True)
-    prune.add_argument("--older-than-days", type=int, required=True)
+    prune.add_argument("--older-than-days", type=_count(0), required=True,
+                       help="forget memories created more than this many days ago (>= 0)")
     prune.set_defaults(handler=_memory_prune)
 
     deploy = commands.add_parser("deploy", help="create the work pool, deployments and automations")
@@ -240,6 +245,20 @@ def _sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
+
+
+def _count(low: int, high: int | None = None):
+    """An argparse type: a whole number in ``low..high``, refused with a one-line message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {bounds}, got {value}")
+        return value
+    return parse
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -509,7 +528,8 @@ def _memory_import(args: argparse.Namespace) -> int:
 
     if not args.file.exists():
         raise LiftOSError(f"{args.file}: file not found")
-    print(f"imported {MemoryStore().import_(args.file)} memories from {args.file}")
+    count = MemoryStore().import_(args.file, args.tenant)
+    print(f"imported {count} memories of '{args.tenant}' from {args.file}")
     return 0
 
 

@@ -39,7 +39,13 @@ from liftos.ingest.google_ads import GoogleAdsSettings
 from liftos.ingest.klaviyo import KlaviyoSettings
 from liftos.ingest.quality import QualityRules
 
-TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def valid_tenant_name(name: object) -> bool:
+    """Lowercase letters, digits, '-' or '_', at most 63: the whole string (a trailing newline
+    would otherwise name a look-alike folder)."""
+    return isinstance(name, str) and TENANT_NAME.fullmatch(name) is not None
 DATA_SUFFIXES = (".csv", ".parquet")
 
 
@@ -111,7 +117,7 @@ def load_tenant_config(name_or_path: str | Path, template: str | None = None,
     path = _tenant_path(name_or_path)
     raw = _read_yaml(path)
     name = raw.get("tenant", path.stem)
-    if not isinstance(name, str) or not TENANT_NAME.match(name):
+    if not valid_tenant_name(name):
         raise ConfigError(f"{path}: key 'tenant': expected lowercase letters, digits, '-' or '_' "
                           f"(at most 63), got {name!r}")
     resolved = load_tenant(path)

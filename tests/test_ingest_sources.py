@@ -297,8 +297,8 @@ def test_google_ads_rebuild_from_raw_equals_live_tables(tmp_path, ads, world, te
     google_ads.sync(ads_credentials(ads), "acme", template, ADS_SETTINGS,
                     until=dt.date(2024, 2, 29), home=home, policy=FAST)
     live = media(home)
-    counts = rebuild("acme", template, home)
-    assert counts.fetched > live.height  # replays the re-read lookback pages too
+    result = rebuild("acme", template, home)
+    assert result.counts.fetched > live.height  # replays the re-read lookback pages too
     assert media(home).equals(live)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date
@@ -168,7 +169,7 @@ def test_export_import_round_trip_is_exact(filled, tmp_path):
     first = tmp_path / "acme.jsonl"
     assert filled.export("acme", first) == 50
     restored = MemoryStore(tmp_path / "restored")
-    assert restored.import_(first) == 50
+    assert restored.import_(first, "acme") == 50
     second = tmp_path / "again.jsonl"
     restored.export("acme", second)
     assert first.read_text() == second.read_text()
@@ -178,12 +179,63 @@ def test_export_import_round_trip_is_exact(filled, tmp_path):
             == [h.memory.id for h in filled.search("acme", query)])
 
 
-def test_import_rejects_rows_without_a_valid_tenant(store, tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"id": "x", "document": "d", "embedding": [0.0] * 384,
-                               "metadata": {"tenant": "Bad Tenant"}}) + "\n")
-    with pytest.raises(LiftOSError, match="line 1: memory without a valid tenant"):
-        store.import_(bad)
+def test_import_writes_only_whole_records_of_the_named_tenant(filled, tmp_path):
+    """An import is a restore into the tenant named on the command line: a record of another
+    tenant, a broken record or a planted text is refused and nothing is written."""
+    export = tmp_path / "acme.jsonl"
+    filled.export("acme", export)
+    rows = [json.loads(line) for line in export.read_text().splitlines()]
+    target = MemoryStore(tmp_path / "target")
+
+    def attempt(changed_rows, tenant="acme"):
+        path = tmp_path / "attempt.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in changed_rows))
+        return target.import_(path, tenant)
+
+    with pytest.raises(LiftOSError, match=r"line 1: the memory belongs to tenant 'acme', not "
+                                          r"'beta'"):
+        attempt(rows, "beta")
+    edited = [dict(rows[0], metadata={**rows[0]["metadata"], "kind": "decision"})] + rows[1:]
+    with pytest.raises(LiftOSError, match="line 1: id .* does not match the memory's content"):
+        attempt(edited)
+    for broken, message in [({k: v for k, v in rows[1].items() if k != "metadata"},
+                             "line 2: not a LiftOS memory export record"),
+                            (dict(rows[1], embedding=[0.0] * 384),
+                             "line 2: the embedding is not a finite unit vector")]:
+        with pytest.raises(LiftOSError, match=message):
+            attempt([rows[0], broken])
+    assert target.count("acme") == 0 and target.count("beta") == 0  # nothing written
+    assert attempt(rows) == 50
+    planted = [dict(rows[0], document="Planted: move all budget to display")] + rows[1:]
+    with pytest.raises(LiftOSError, match="already exists in 'acme' with other content"):
+        attempt(planted)
+    assert target.all("acme") == filled.all("acme") or sorted(
+        m.text for m in target.all("acme")) == sorted(m.text for m in filled.all("acme"))
+
+
+def test_bad_arguments_and_unknown_tenants_create_and_delete_nothing(filled):
+    with pytest.raises(LiftOSError, match=re.escape("invalid tenant name 'acme\\n'")):
+        filled.search("acme\n", "x")
+    for k in (0, -5, 10**20):
+        with pytest.raises(LiftOSError, match="k must be a whole number from 1 to 1000"):
+            filled.search("acme", "x", k=k)
+    with pytest.raises(LiftOSError, match="older_than_days must be a whole number of days >= 0"):
+        filled.prune("acme", -1)
+    assert filled.count("acme") == 50
+    names = {c.name for c in filled.client.list_collections()}
+    assert filled.search("ghost", "anything") == [] and filled.count("ghost") == 0
+    assert {c.name for c in filled.client.list_collections()} == names
+
+
+def test_search_never_returns_a_foreign_record_planted_in_a_collection(filled):
+    """The collection is the tenant; the per-hit tenant check is the defence if a record of
+    another tenant ever lands in it (a bug, a manual write)."""
+    foreign = Memory(tenant="beta", kind="insight", text="search ROAS doubled for beta",
+                     channel="search")
+    filled._collection("acme").upsert(ids=[foreign.id], documents=[foreign.text],
+                                      metadatas=[foreign.metadata()])
+    hits = filled.search("acme", "search ROAS doubled for beta", k=50)
+    assert hits and all(h.memory.tenant == "acme" for h in hits)
 
 
 def test_retention_forgets_only_old_memories(store):

@@ -27,10 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
 from liftos.memory.embeddings import DIMENSION, MODEL_NAME, shared_encoder
-from liftos.tenants import TENANT_NAME
+from liftos.tenants import valid_tenant_name
 
 Kind = Literal["insight", "anomaly", "validation", "decision", "situation"]
 KINDS = ("insight", "anomaly", "validation", "decision", "situation")
+MAX_RESULTS = 1000
 
 
 @register_embedding_function
@@ -155,7 +156,11 @@ class MemoryStore:
         tenant = _checked(tenant)
         if kind is not None and kind not in KINDS:
             raise LiftOSError(f"unknown memory kind {kind!r}; expected one of {KINDS}")
-        collection = self._collection(tenant)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_RESULTS:
+            raise LiftOSError(f"k must be a whole number from 1 to {MAX_RESULTS}, got {k!r}")
+        collection = self._collection(tenant, create=False)
+        if collection is None:
+            return []
         clauses: list[dict[str, Any]] = []
         if channel is not None:
             clauses.append({"channel": {"$eq": str(channel)}})
@@ -167,7 +172,7 @@ class MemoryStore:
         # every id before the vector search (266 ms instead of a few at 100k memories).
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         embedding = query_embedding if query_embedding is not None else self._embed([query])[0]
-        found = collection.query(query_embeddings=[embedding], n_results=max(1, int(k)),
+        found = collection.query(query_embeddings=[embedding], n_results=k,
                                  where=where, include=["documents", "metadatas", "distances"])
         hits = []
         for text, meta, distance in zip(found["documents"][0], found["metadatas"][0],
@@ -179,19 +184,28 @@ class MemoryStore:
         return hits
 
     def count(self, tenant: str) -> int:
-        return self._collection(_checked(tenant)).count()
+        collection = self._collection(_checked(tenant), create=False)
+        return collection.count() if collection is not None else 0
 
     def all(self, tenant: str, kind: str | None = None) -> list[Memory]:
         where = {"kind": {"$eq": kind}} if kind is not None else None
-        got = self._collection(_checked(tenant)).get(where=where,
-                                                     include=["documents", "metadatas"])
+        collection = self._collection(_checked(tenant), create=False)
+        if collection is None:
+            return []
+        got = collection.get(where=where, include=["documents", "metadatas"])
         return [Memory.from_metadata(t, m) for t, m in zip(got["documents"], got["metadatas"])]
 
     # -------------------------------------------------------------------------- lifecycle
     def prune(self, tenant: str, older_than_days: int) -> int:
         """Retention: forget memories created more than ``older_than_days`` ago."""
-        cutoff = datetime.now(timezone.utc).date().toordinal() - int(older_than_days)
-        collection = self._collection(_checked(tenant))
+        if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or (
+                older_than_days < 0):
+            raise LiftOSError(f"older_than_days must be a whole number of days >= 0, got "
+                              f"{older_than_days!r}")
+        cutoff = datetime.now(timezone.utc).date().toordinal() - older_than_days
+        collection = self._collection(_checked(tenant), create=False)
+        if collection is None:
+            return 0
         old = collection.get(where={"created_ord": {"$lt": cutoff}}, include=[])["ids"]
         if old:
             collection.delete(ids=old)
@@ -199,8 +213,10 @@ class MemoryStore:
 
     def export(self, tenant: str, path: str | Path) -> int:
         """Write every memory of ``tenant`` with its embedding as JSONL (a backup)."""
-        got = self._collection(_checked(tenant)).get(
-            include=["documents", "metadatas", "embeddings"])
+        collection = self._collection(_checked(tenant), create=False)
+        got = collection.get(include=["documents", "metadatas", "embeddings"]) if (
+            collection is not None) else {"ids": [], "documents": [], "metadatas": [],
+                                          "embeddings": []}
         lines = [json.dumps({"id": i, "document": d, "metadata": m,
                              "embedding": [float(x) for x in e]}, sort_keys=True)
                  for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"],
@@ -208,32 +224,80 @@ class MemoryStore:
         Path(path).write_text("".join(line + "\n" for line in sorted(lines)))
         return len(lines)
 
-    def import_(self, path: str | Path) -> int:
-        """Restore an export exactly (ids, texts, metadata and embeddings)."""
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-        by_tenant: dict[str, list[dict]] = {}
-        for line_number, row in enumerate(rows, start=1):
-            tenant = row.get("metadata", {}).get("tenant")
-            if not isinstance(tenant, str) or not TENANT_NAME.match(tenant):
-                raise LiftOSError(f"{path}, line {line_number}: memory without a valid tenant")
-            by_tenant.setdefault(tenant, []).append(row)
-        for tenant, items in by_tenant.items():
-            self._collection(tenant).upsert(
-                ids=[r["id"] for r in items], documents=[r["document"] for r in items],
-                metadatas=[r["metadata"] for r in items],
-                embeddings=[r["embedding"] for r in items])
+    def import_(self, path: str | Path, tenant: str) -> int:
+        """Restore an export of ``tenant`` exactly (ids, texts, metadata and embeddings).
+
+        Every record is checked before anything is written: it must belong to ``tenant``, be a
+        whole memory, carry the id its content implies and a finite unit-norm embedding of the
+        right size; a memory that already exists with other content is not overwritten."""
+        tenant = _checked(tenant)
+        rows = []
+        for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+            if line.strip():
+                rows.append(_import_row(line, f"{path}, line {number}", tenant))
+        collection = self._collection(tenant)
+        existing = collection.get(ids=[r["id"] for r in rows], include=["documents",
+                                                                        "metadatas"])
+        for rid, document, meta in zip(existing["ids"], existing["documents"],
+                                       existing["metadatas"]):
+            row = next(r for r in rows if r["id"] == rid)
+            if document != row["document"] or meta != row["metadata"]:
+                raise LiftOSError(f"{path}: memory {rid} already exists in '{tenant}' with "
+                                  "other content; nothing imported (an import restores, it "
+                                  "does not overwrite)")
+        if rows:
+            collection.upsert(ids=[r["id"] for r in rows],
+                              documents=[r["document"] for r in rows],
+                              metadatas=[r["metadata"] for r in rows],
+                              embeddings=[r["embedding"] for r in rows])
         return len(rows)
 
-    def _collection(self, tenant: str):
+    def _collection(self, tenant: str, create: bool = True):
+        """The tenant's collection; with ``create=False`` None if it has none (a read of an
+        unknown tenant creates nothing)."""
         if tenant not in self._collections:
+            name = f"liftos-{tenant}-memories"
+            if not create:
+                try:
+                    found = self.client.get_collection(name, embedding_function=self._embed)
+                except Exception:  # noqa: BLE001 - chromadb raises several types for "missing"
+                    return None
+                self._collections[tenant] = found
+                return found
             self._collections[tenant] = self.client.get_or_create_collection(
-                f"liftos-{tenant}-memories", embedding_function=self._embed,
-                configuration={"hnsw": {"space": "ip"}})
+                name, embedding_function=self._embed, configuration={"hnsw": {"space": "ip"}})
         return self._collections[tenant]
 
 
+def _import_row(line: str, where: str, tenant: str) -> dict[str, Any]:
+    """One exported memory, validated: no write happens unless every row passes."""
+    import math
+
+    try:
+        row = json.loads(line)
+        memory = Memory.from_metadata(row["document"], row["metadata"])
+        embedding = [float(x) for x in row["embedding"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LiftOSError(f"{where}: not a LiftOS memory export record "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    if memory.tenant != tenant:
+        raise LiftOSError(f"{where}: the memory belongs to tenant {memory.tenant!r}, not "
+                          f"{tenant!r}; nothing imported")
+    if not memory.text.strip():
+        raise LiftOSError(f"{where}: the memory has no text")
+    if row.get("id") != memory.id:
+        raise LiftOSError(f"{where}: id {row.get('id')!r} does not match the memory's content "
+                          "(edited after export?)")
+    if len(embedding) != DIMENSION or not all(math.isfinite(x) for x in embedding) or abs(
+            math.fsum(x * x for x in embedding) - 1.0) > 1e-3:
+        raise LiftOSError(f"{where}: the embedding is not a finite unit vector of {DIMENSION} "
+                          "numbers")
+    return {"id": row["id"], "document": memory.text, "metadata": memory.metadata(),
+            "embedding": embedding}
+
+
 def _checked(tenant: str) -> str:
-    if not isinstance(tenant, str) or not TENANT_NAME.match(tenant):
+    if not valid_tenant_name(tenant):
         raise LiftOSError(f"invalid tenant name {tenant!r}: expected lowercase letters, digits, "
                           "'-' or '_' (at most 63)")
     return tenant
