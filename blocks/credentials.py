@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from liftos.errors import ConfigError
+from liftos.errors import ConfigError, register_secret
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
@@ -48,6 +48,8 @@ class GoogleAdsCredentials(Block):
         from google.ads.googleads.client import GoogleAdsClient
         from google.oauth2.credentials import Credentials
 
+        for secret in (self.refresh_token, self.client_secret, self.developer_token):
+            register_secret(secret.get_secret_value())
         oauth = Credentials(token=None, refresh_token=self.refresh_token.get_secret_value(),
                             client_id=self.client_id,
                             client_secret=self.client_secret.get_secret_value(),
@@ -78,6 +80,7 @@ class KlaviyoCredentials(Block):
         from klaviyo_api import KlaviyoAPI
         from openapi_client import rest
 
+        register_secret(self.api_key.get_secret_value())
         api = KlaviyoAPI(api_key=self.api_key.get_secret_value(), max_delay=0, max_retries=0,
                          test_host=self.base_url or "")
         api.configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0,

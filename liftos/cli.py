@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from liftos.errors import LiftOSError
+from liftos.errors import LiftOSError, redact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except LiftOSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -32,3 +32,22 @@ class InputError(LiftOSError):
 
 class ConfigError(LiftOSError):
     """An invalid template or tenant configuration (file, key path and expected type)."""
+
+
+_SECRETS: set[str] = set()
+REDACTED = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a configured credential so that :func:`redact` removes it from any text, even
+    text a server echoed back (an OAuth error quoting the request body, a 401 quoting the
+    Authorization header)."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` without any registered secret (longest first, so no fragment survives)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text

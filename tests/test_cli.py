@@ -16,8 +16,11 @@ FIT_ARGS = ["--date-column", "date_week", "--target", "y", "--channels", "x1,x2"
 @pytest.mark.slow
 def test_fit_writes_summary_artifacts_and_report(shared_data, tmp_path, capsys):
     out = tmp_path / "run"
+    out.mkdir()
+    (out / "validation.json").write_text('{"trust": {"score": 99}}')  # of an earlier fit
     code = main(["fit", str(shared_data / "mmm_example.csv"), *FIT_ARGS, "--out", str(out)])
     assert code == 0
+    assert not (out / "validation.json").exists()  # it described another model
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["channels"]) == {"x1", "x2"}
     for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high", "contribution_total_mean",
@@ -41,6 +44,29 @@ def test_fit_bad_column_exits_non_zero_with_suggestion(shared_data, tmp_path, ca
     err = capsys.readouterr().err
     assert "mmm_example.csv" in err and "'x3'" in err and "did you mean 'x2'" in err
     assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (("x1,x2", "x1,x2,x1"), "column 'x1' is listed twice"),
+    (("x1,x2", "x1,y"), "'y' is the target; it cannot also be a channel"),
+    (("event_1,event_2", "event_1,date_week"), "'date_week' is the date column; it cannot "
+                                              "also be a control"),
+    (("event_1,event_2", "event_1,x2"), "column 'x2' is listed as a channel and a control"),
+])
+def test_fit_columns_play_one_role_each(shared_data, tmp_path, capsys, change, message):
+    args = [change[1] if a == change[0] else a for a in FIT_ARGS]
+    assert main(["fit", str(shared_data / "mmm_example.csv"), *args, "--out",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_fit_checks_out_before_fitting(shared_data, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    assert main(["fit", str(shared_data / "mmm_example.csv"), *FIT_ARGS, "--out",
+                 str(taken)]) == 2
+    assert f"--out {taken}: exists and is not a folder" in capsys.readouterr().err
 
 
 def test_fit_unknown_template_is_a_clear_error(shared_data, tmp_path, capsys):

@@ -430,3 +430,24 @@ def test_klaviyo_loops_stalls_and_bad_addresses_end_with_a_message(tmp_path, kla
                      until=dt.date(2024, 1, 31), base_url=base_url,
                      policy=RetryPolicy(sleep=waits.append))
         assert waits == [], f"{base_url} was retried"
+
+
+def test_secrets_echoed_by_a_server_never_reach_our_messages_or_logs(tmp_path, ads,
+                                                                     klaviyo_fake, template,
+                                                                     caplog):
+    """A token endpoint quoting the request body and an API quoting the request headers in
+    their errors: every configured secret is redacted from what we print, raise and log."""
+    caplog.set_level(logging.DEBUG)
+    ads.token_faults = ["echo"]
+    with pytest.raises(SourceError) as google:
+        google_ads.sync(ads_credentials(ads), "acme", template, ADS_SETTINGS,
+                        since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 31),
+                        home=DataHome(tmp_path), policy=FAST)
+    assert "invalid_grant" in str(google.value) and "***" in str(google.value)
+    klaviyo_fake.faults = ["echo"]
+    with pytest.raises(SourceError) as klav:
+        _klaviyo(klaviyo_fake, DataHome(tmp_path), template, since=dt.date(2024, 1, 1),
+                 until=dt.date(2024, 1, 31))
+    assert "Klaviyo-API-Key ***" in str(klav.value)
+    everything = str(google.value) + str(klav.value) + caplog.text
+    assert not any(secret in everything for secret in SECRETS)

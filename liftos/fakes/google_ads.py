@@ -112,6 +112,15 @@ class FakeGoogleAds:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 fake.token_calls += 1
                 fault = fake.token_faults.pop(0) if fake.token_faults else None
+                if fault == "echo":  # an endpoint that quotes the request in its error
+                    payload = json.dumps({"error": "invalid_grant", "error_description":
+                                          f"bad request: {form}"}).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 if fault:
                     status, _, wait = fault.partition(":")
                     self.send_response(int(status))

@@ -83,6 +83,9 @@ class FakeKlaviyo:
                                                "Incorrect authentication credentials."))
         if request.headers.get("revision") != REVISION:
             return _send(request, 400, _errors(400, "invalid", "Unsupported revision."))
+        if fault == "echo":  # an API that quotes the request headers in its error
+            return _send(request, 400, _errors(400, "invalid", "bad request with headers "
+                                               + json.dumps(dict(request.headers))))
         if fault:
             status, _, wait = fault.partition(":")
             headers = {"Retry-After": wait} if status == "429" else {}

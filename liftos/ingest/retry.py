@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from liftos.errors import LiftOSError
+from liftos.errors import LiftOSError, redact
 
 log = logging.getLogger("liftos.ingest")
 T = TypeVar("T")
@@ -27,6 +27,7 @@ class SourceError(LiftOSError):
     """A source request failed for good: names the source, the request and why (never a secret)."""
 
     def __init__(self, source: str, request: str, reason: str):
+        reason = redact(reason)
         super().__init__(f"{source}: {request}: {reason}")
         self.source, self.request, self.reason = source, request, reason
 
@@ -74,7 +75,8 @@ class RetryPolicy:
                     raise SourceError(source, request, (
                         f"{verdict.reason}; gave up after {attempt} attempts")) from None
                 delay = verdict.after if verdict.after is not None else self.backoff(attempt)
-                log.warning("%s: %s: %s; retry %d/%d in %.2f s", source, request, verdict.reason,
+                log.warning("%s: %s: %s; retry %d/%d in %.2f s", source, request,
+                            redact(verdict.reason),
                             attempt, self.max_attempts - 1, delay)
                 self.sleep(delay)
         raise AssertionError("unreachable")
