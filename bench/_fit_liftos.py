@@ -5,10 +5,10 @@ import sys
 import time
 
 started = time.perf_counter()
-from liftos.config import load_template  # noqa: E402
-from liftos.data import ColumnSpec, load_panel  # noqa: E402
-from liftos.model import mmm  # noqa: E402
-from liftos.model.spec import FitOptions, ModelSpec  # noqa: E402
+from liftos.config import load_template
+from liftos.data import ColumnSpec, load_panel
+from liftos.model import mmm
+from liftos.model.spec import FitOptions, ModelSpec
 
 data, draws, tune, chains, seed = sys.argv[1], *map(int, sys.argv[2:6])
 imported = time.perf_counter() - started

@@ -7,10 +7,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 started = time.perf_counter()
-import arviz as az  # noqa: E402
-import nutpie  # noqa: E402
-import pandas as pd  # noqa: E402
-from pymc_marketing.mmm import MMM, GeometricAdstock, LogisticSaturation  # noqa: E402
+import arviz as az
+import nutpie
+import pandas as pd
+from pymc_marketing.mmm import MMM, GeometricAdstock, LogisticSaturation
 
 data, draws, tune, chains, seed = sys.argv[1], *map(int, sys.argv[2:6])
 imported = time.perf_counter() - started

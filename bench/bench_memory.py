@@ -128,10 +128,10 @@ def store_rows(texts: list[str], sizes: list[int], n_queries: int) -> list[tuple
         rate_vectors = len(rest) / max(time.perf_counter() - started, 1e-9)
         assert store.count("bench") == size
         queries = [QUERY_TEXTS[i % len(QUERY_TEXTS)] for i in range(n_queries)]
-        with_embedding = _latencies(lambda q: store.search("bench", q, k=5), queries)
+        with_embedding = _latencies(lambda q, store=store: store.search("bench", q, k=5), queries)
         given = [encoder.encode([q])[0].tolist() for q in QUERY_TEXTS]
-        without = _latencies(lambda q: store.search("bench", "", k=5,
-                                                    query_embedding=given[hash(q) % len(given)]),
+        without = _latencies(lambda q, store=store, given=given: store.search(
+            "bench", "", k=5, query_embedding=given[hash(q) % len(given)]),
                              queries)
         rows += [
             (f"{size:,} memories: add with embedding", f"{rate_embedded:.0f} /s", "2,000 texts"),

@@ -35,7 +35,7 @@ def configured_address() -> tuple[str | None, str]:
         from prefect.variables import Variable
 
         value = Variable.get(ADDRESS_VARIABLE, default=None)
-    except Exception:  # no API reachable: the other sources still apply
+    except Exception:  # noqa: BLE001 - no API reachable: the other sources still apply
         value = None
     if value:
         return str(value), f"Prefect Variable {ADDRESS_VARIABLE}"

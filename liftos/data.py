@@ -8,7 +8,6 @@ aggregated to weeks automatically.
 from __future__ import annotations
 
 import dataclasses
-
 import difflib
 import hashlib
 from collections.abc import Sequence
@@ -75,7 +74,7 @@ class Panel:
     def save(self, path: Path) -> None:
         self.to_frame().write_parquet(path)
 
-    def window(self, until: str | None = None, last_weeks: int | None = None) -> "Panel":
+    def window(self, until: str | None = None, last_weeks: int | None = None) -> Panel:
         """The weeks starting on or before ``until``, then only the last ``last_weeks`` of them."""
         keep = np.ones(self.n_weeks, dtype=bool)
         if until is not None:
@@ -97,7 +96,7 @@ class Panel:
 
     @classmethod
     def load(cls, path: Path, target: str, channels: Sequence[str], controls: Sequence[str],
-             source: str = "", source_sha256: str = "") -> "Panel":
+             source: str = "", source_sha256: str = "") -> Panel:
         """Read a panel written by :meth:`save` (already validated when it was built)."""
         spec = ColumnSpec("date", target, tuple(channels), tuple(controls), "geo")
         panel = _frame_to_panel(pl.read_parquet(path), spec, str(path), None)
@@ -282,7 +281,7 @@ def _frame_to_panel(frame: pl.DataFrame, spec: ColumnSpec, source: str,
             raise rows.error("balanced_panel",
                              f"geo '{geo}' covers different weeks than geo '{geos[0]}'; every "
                              "geo needs the same weeks", spec.date_column)
-    stack = lambda cols: np.stack(  # noqa: E731
+    stack = lambda cols: np.stack(
         [part.select(cols).to_numpy().astype(float) for part in per_geo.values()])
     return Panel(
         dates=reference.to_numpy().astype("datetime64[D]"),

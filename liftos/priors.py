@@ -10,7 +10,6 @@ saturation) and its implied contribution enters the new model as a calibration t
 
 from __future__ import annotations
 
-
 from liftos.data import Panel
 
 

@@ -38,8 +38,8 @@ def _markdown(summary: dict[str, Any], curves: dict[str, dict]) -> str:
     lines = [
         f"# Marketing-mix report: {kpi['name']}",
         "",
-        f"Data: `{data['source']}` ({data['weeks']} weeks, {data['start']} to {data['end']}, "
-        f"{len(data['geos'])} geo(s)); template `{run['template']}`; sha256 `{data['sha256'][:12]}`.",
+        (f"Data: `{data['source']}` ({data['weeks']} weeks, {data['start']} to {data['end']}, "
+        f"{len(data['geos'])} geo(s)); template `{run['template']}`; sha256 `{data['sha256'][:12]}`."),
         *[f"Note: {note}." for note in data["notes"]],
         "",
         "## What each channel caused",
@@ -75,8 +75,8 @@ def _markdown(summary: dict[str, Any], curves: dict[str, dict]) -> str:
                          diag["ess_bulk_min"] >= ESS_OK),
               _check_row("divergences", diag["divergences"], "0", diag["divergences"] == 0),
               "",
-              f"Sampler {diag['sampler']}: {diag['chains']} chains × {diag['draws']} draws "
-              f"after {diag['tune']} tuning steps.", ""]
+              (f"Sampler {diag['sampler']}: {diag['chains']} chains × {diag['draws']} draws "
+              f"after {diag['tune']} tuning steps."), ""]
     return "\n".join(lines)
 
 

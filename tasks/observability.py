@@ -109,21 +109,21 @@ def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
           f"{row['roas_hdi_high']:.3g}] | {row['share_of_media']:.1%} | "
           f"{'yes' if row['shifted_vs_previous'] else ''} |" for row in roas_table(summary)),
         "",
-        f"**Sampler**: r-hat max {d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, "
+        (f"**Sampler**: r-hat max {d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, "
         f"divergences {d['divergences']}; compile {fitted.compile_s:.1f} s "
-        f"({'reused' if fitted.compile_cache_hit else 'new'}), sampling {fitted.sampling_s:.1f} s.",
+        f"({'reused' if fitted.compile_cache_hit else 'new'}), sampling {fitted.sampling_s:.1f} s."),
         "",
         "## Provenance",
-        f"- **data**: `{panel.source_path}` (sha256 `{panel.source_sha256}`), "
-        f"{panel.weeks} weeks {panel.first_week} to {panel.last_week}, geos {list(panel.geos)}",
-        f"- **config**: tenant file `{ref.config_source}`, template `{ref.template}`, "
-        f"config hash `{ref.config_hash}`",
-        f"- **model**: graph signature `{summary.signature}`, options "
-        f"`{fitted.options.model_dump()}`, artifacts in `{summary.fit_dir}`",
+        (f"- **data**: `{panel.source_path}` (sha256 `{panel.source_sha256}`), "
+        f"{panel.weeks} weeks {panel.first_week} to {panel.last_week}, geos {list(panel.geos)}"),
+        (f"- **config**: tenant file `{ref.config_source}`, template `{ref.template}`, "
+        f"config hash `{ref.config_hash}`"),
+        (f"- **model**: graph signature `{summary.signature}`, options "
+        f"`{fitted.options.model_dump()}`, artifacts in `{summary.fit_dir}`"),
         f"- **flow run**: `{run_id}`; previous model `{summary.previous_fit_dir or 'none'}`",
-        f"- **trust**: {summary.trust_score if summary.trust_score is not None else 'not validated'}"
+        (f"- **trust**: {summary.trust_score if summary.trust_score is not None else 'not validated'}"
         f"; {'promoted to the model in service' if summary.promoted else 'not promoted'}"
-        f"{': ' + '; '.join(summary.decision) if summary.decision else ''}",
+        f"{': ' + '; '.join(summary.decision) if summary.decision else ''}"),
         f"- **report**: `{summary.report_path}`",
         *(f"- plot: [{p.stem}]({p.as_uri()})" for p in plots),
     ]
@@ -172,9 +172,9 @@ def publish_ingest(tenant: str, source: str, result: Any, quality: list[dict],
     lines = [f"# Ingestion: {source} for {tenant}", ""]
     if result is not None:
         c = result.counts
-        lines += [f"fetched **{c.fetched}** rows, landed {c.landed} raw pages, upserted "
+        lines += [(f"fetched **{c.fetched}** rows, landed {c.landed} raw pages, upserted "
                   f"{c.inserted + c.updated} ({c.inserted} new, {c.updated} updated), "
-                  f"quarantined **{c.quarantined}** in {result.seconds:.1f} s", "",
+                  f"quarantined **{c.quarantined}** in {result.seconds:.1f} s"), "",
                   "| stream | first day | last day |", "|---|---|---|"]
         lines += [f"| {s} | {a} | {b} |" for s, (a, b) in result.windows.items()]
         if result.drift:
@@ -184,8 +184,8 @@ def publish_ingest(tenant: str, source: str, result: Any, quality: list[dict],
         lines += ["", "## Failed", "", error]
     findings = [(q["batch"], f) for q in quality for f in q["findings"]]
     checked = sum(q["checked"] for q in quality)
-    lines += ["", f"## Data quality: {len(quality)} batch(es), {checked} rows, "
-              f"{sum(q['seconds'] for q in quality):.2f} s in Great Expectations"]
+    lines += ["", (f"## Data quality: {len(quality)} batch(es), {checked} rows, "
+              f"{sum(q['seconds'] for q in quality):.2f} s in Great Expectations")]
     lines += [f"- {batch}: **{f['expectation']}** [{f['severity']}] {f['failed']} row(s): "
               f"{f['description']}" for batch, f in findings[:50]] or ["- every expectation met"]
     create_markdown_artifact(markdown="\n".join(lines),

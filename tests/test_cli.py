@@ -49,8 +49,8 @@ def test_fit_bad_column_exits_non_zero_with_suggestion(shared_data, tmp_path, ca
 @pytest.mark.parametrize("change, message", [
     (("x1,x2", "x1,x2,x1"), "column 'x1' is listed twice"),
     (("x1,x2", "x1,y"), "'y' is the target; it cannot also be a channel"),
-    (("event_1,event_2", "event_1,date_week"), "'date_week' is the date column; it cannot "
-                                              "also be a control"),
+    (("event_1,event_2", "event_1,date_week"), ("'date_week' is the date column; it cannot "
+                                              "also be a control")),
     (("event_1,event_2", "event_1,x2"), "column 'x2' is listed as a channel and a control"),
 ])
 def test_fit_columns_play_one_role_each(shared_data, tmp_path, capsys, change, message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -44,7 +44,7 @@ def test_crons_parse_and_fire_when_intended(specs):
     tenant = load_tenant_config(by_name["weekly-refresh"]["parameters"]["tenant"])
     assert weekly["timezone"] == tenant.timezone  # Monday 06:00 in the tenant's time zone
     schedule = CronSchedule(cron=weekly["cron"], timezone=weekly["timezone"])
-    start = datetime(2026, 11, 18, tzinfo=timezone.utc)  # a Wednesday
+    start = datetime(2026, 11, 18, tzinfo=UTC)  # a Wednesday
     local = _next_fire(schedule, start)
     assert (local.weekday(), local.hour, local.minute) == (0, 6, 0)
 

@@ -14,8 +14,8 @@ from liftos.errors import InputError
 from liftos.home import DataHome
 from liftos.ingest.curate import curated_path
 from liftos.ingest.files import ingest_file, weekly_panel
-from liftos.ingest.rebuild import rebuild
 from liftos.ingest.landing import RawLanding
+from liftos.ingest.rebuild import rebuild
 
 HEADER = ["date", "account_id", "campaign_id", "campaign_name", "cost_micros", "clicks",
           "conversions"]

@@ -8,9 +8,9 @@ import datetime as dt
 import logging
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 
 import numpy as np
 import polars as pl
@@ -60,9 +60,9 @@ def template():
 
 
 def ads_credentials(fake: FakeGoogleAds, **changes) -> GoogleAdsCredentials:
-    values = dict(developer_token=fake.developer_token, client_id=fake.client_id,
-                  client_secret=fake.client_secret, refresh_token=fake.refresh_token,
-                  endpoint=fake.endpoint, token_uri=fake.token_uri)
+    values = {"developer_token": fake.developer_token, "client_id": fake.client_id,
+                  "client_secret": fake.client_secret, "refresh_token": fake.refresh_token,
+                  "endpoint": fake.endpoint, "token_uri": fake.token_uri}
     return GoogleAdsCredentials(**{**values, **changes})
 
 
@@ -219,7 +219,7 @@ def test_backfill_killed_mid_way_resumes_to_the_same_table(tmp_path, ads, world,
     done = max(dt.date.fromisoformat(b["through"]) for b in bookmarks.values())
     assert dt.date(2024, 1, 1) < done < dt.date(2024, 6, 30)  # it died mid-backfill
     resumed = subprocess.run(command, env=env, cwd=REPO,
-                             capture_output=True, text=True, timeout=240)
+                             capture_output=True, text=True, timeout=240, check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "google_ads: fetched" in resumed.stdout
     clean = DataHome(tmp_path / "clean")
@@ -272,8 +272,8 @@ def test_klaviyo_schema_drift_is_reported_or_stops_precisely(tmp_path, klaviyo_f
     result = klaviyo.sync(credentials, "acme", template, settings,
                           until=dt.date(2024, 2, 29), home=home, policy=FAST)
     assert [d.describe() for d in result.drift] == [
-        "campaigns: moved attributes.send_time -> attributes.send_strategy.send_time; "
-        "added attributes.ab_test"]
+        ("campaigns: moved attributes.send_time -> attributes.send_strategy.send_time; "
+        "added attributes.ab_test")]
     campaigns = pl.read_parquet(curated_path(home, "acme", "klaviyo_campaigns"))
     assert campaigns["send_time"].null_count() == 0  # still derived from where it moved
     klaviyo_fake.schema = "broken"

@@ -167,8 +167,8 @@ def test_bad_data_fails_the_run_naming_stage_file_and_rule(tenants, dask_cluster
 
 
 def test_crash_after_fit_then_rerun_does_not_refit(tenants, dask_cluster, monkeypatch):
-    import liftos.model.mmm as mmm
-    import liftos.report as report
+    from liftos import report
+    from liftos.model import mmm
 
     write_tenant(tenants, "acme", DEMO_DATA)
     fits = []

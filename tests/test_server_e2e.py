@@ -45,7 +45,7 @@ def _call(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Respon
 
 def _run(command: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 

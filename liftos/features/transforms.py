@@ -10,7 +10,7 @@ axes); the caller broadcasts them against media arrays of shape ``(..., T, C)``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,7 +33,7 @@ class Prior(BaseModel):
     dist: Literal["Beta", "Gamma", "HalfNormal", "Normal", "LogNormal", "Laplace"]
 
     @model_validator(mode="after")
-    def _parameters_match_distribution(self) -> "Prior":
+    def _parameters_match_distribution(self) -> Prior:
         expected = set(_PRIOR_PARAMETERS[self.dist])
         given = set(self.model_extra or {})
         if given != expected:
@@ -41,7 +41,8 @@ class Prior(BaseModel):
                 f"{self.dist} prior takes parameters {sorted(expected)}, got {sorted(given)}")
         for name, value in self.params.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ValueError(f"{self.dist} parameter '{name}' must be a number, got {value!r}")
+                raise ValueError(  # noqa: TRY004 - pydantic turns ValueError into a config error
+                    f"{self.dist} parameter '{name}' must be a number, got {value!r}")
             if name in ("sigma", "b", "alpha", "beta") and value <= 0:
                 raise ValueError(f"{self.dist} parameter '{name}' must be > 0, got {value}")
         return self
@@ -85,7 +86,7 @@ class _Transform(BaseModel):
     priors: dict[str, Prior] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _complete_priors(self) -> "_Transform":
+    def _complete_priors(self) -> _Transform:
         unknown = set(self.priors) - set(self.parameter_names)
         if unknown:
             raise ValueError(f"unknown prior(s) {sorted(unknown)}; "
@@ -154,7 +155,7 @@ def _normalize(xp: Any, w: Any) -> Any:
     return w / w.sum(axis=-2, keepdims=True)
 
 
-Adstock = Annotated[Union[GeometricAdstock, WeibullAdstock], Field(discriminator="type")]
+Adstock = Annotated[GeometricAdstock | WeibullAdstock, Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class HillSaturation(_Transform):
         return xs / (xs + half_saturation ** slope)
 
 
-Saturation = Annotated[Union[LogisticSaturation, HillSaturation], Field(discriminator="type")]
+Saturation = Annotated[LogisticSaturation | HillSaturation, Field(discriminator="type")]
 
 
 def lagged(x: np.ndarray, max_lag: int) -> np.ndarray:

@@ -100,5 +100,5 @@ def _typed_paths(paths: set[str]) -> set[str]:
 
 
 def _under_any(path: str, parents) -> bool:
-    return any(path.startswith(parent + ".") or path.startswith(parent + "[]")
+    return any(path.startswith((parent + ".", parent + "[]"))
                for parent in parents)

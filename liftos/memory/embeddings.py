@@ -89,7 +89,7 @@ class MiniLM:
         for layer in range(self.layers):
             p = f"encoder.layer.{layer}."
 
-            def dense(h, name):
+            def dense(h, name, p=p):
                 return h @ w[f"{p}{name}.weight"] + w[f"{p}{name}.bias"]
 
             def split(h):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +55,7 @@ class LiftOSMiniLM(EmbeddingFunction[Documents]):
         return ["ip", "cosine"]
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "LiftOSMiniLM":
+    def build_from_config(config: dict[str, Any]) -> LiftOSMiniLM:
         return LiftOSMiniLM()
 
     def get_config(self) -> dict[str, Any]:
@@ -75,7 +75,7 @@ class Memory(BaseModel):
     run_url: str = ""
     date_start: date | None = None
     date_end: date | None = None
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     facts: dict[str, Any] = Field(default_factory=dict)
     key: str = ""  # distinguishes several memories of one kind, run and channel
 
@@ -98,7 +98,7 @@ class Memory(BaseModel):
                 "facts": json.dumps(self.facts, sort_keys=True, default=str)}
 
     @classmethod
-    def from_metadata(cls, text: str, meta: dict[str, Any]) -> "Memory":
+    def from_metadata(cls, text: str, meta: dict[str, Any]) -> Memory:
         return cls(tenant=meta["tenant"], kind=meta["kind"], text=text, channel=meta["channel"],
                    run_id=meta["run_id"], run_url=meta["run_url"], key=meta.get("key", ""),
                    date_start=meta["date_start"] or None, date_end=meta["date_end"] or None,
@@ -127,7 +127,7 @@ class MemoryStore:
             self.client = ChromaServer.load(os.environ["LIFTOS_CHROMA_BLOCK"]).client()
         elif os.environ.get("LIFTOS_CHROMA_HOST"):
             self.client = chromadb.HttpClient(host=os.environ["LIFTOS_CHROMA_HOST"],
-                                              port=int(os.environ.get("LIFTOS_CHROMA_PORT", 8000)))
+                                              port=int(os.environ.get("LIFTOS_CHROMA_PORT", "8000")))
         else:
             folder = Path(path) if path else DataHome().root / "memory"
             folder.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ class MemoryStore:
                 older_than_days < 0):
             raise LiftOSError(f"older_than_days must be a whole number of days >= 0, got "
                               f"{older_than_days!r}")
-        cutoff = datetime.now(timezone.utc).date().toordinal() - older_than_days
+        cutoff = datetime.now(UTC).date().toordinal() - older_than_days
         collection = self._collection(_checked(tenant), create=False)
         if collection is None:
             return 0

@@ -14,7 +14,8 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pymc as pm

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ class FitResult:
         scaled_noise = noise * sigma[:, None, None] * self.design.y_scale[None, :, None]
         return base + contrib.sum(axis=3) + scaled_noise
 
-    def on_panel(self, panel: Panel) -> "FitResult":
+    def on_panel(self, panel: Panel) -> FitResult:
         """This posterior applied to another panel of the same geos, channels and controls (for
         instance with newer weeks), keeping the fitted scales and trend span."""
         for what in ("geos", "channels", "controls"):
@@ -286,13 +286,13 @@ class FitResult:
                   "timing": self.timing,
                   "panel": {"source": self.panel.source, "sha256": self.panel.source_sha256,
                             "notes": self.panel.notes},
-                  "saved_at": datetime.now(timezone.utc).isoformat()}
+                  "saved_at": datetime.now(UTC).isoformat()}
         write_json(out / "model.json", config)
         write_json(out / "summary.json", self.summary())
         return out
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "FitResult":
+    def load(cls, run_dir: str | Path) -> FitResult:
         import arviz as az
 
         run = Path(run_dir)

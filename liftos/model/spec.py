@@ -124,7 +124,7 @@ class ModelSpec:
                 "calibrations": [asdict(c) for c in self.calibrations]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         return cls(Template.model_validate(data["template"]), tuple(data["channels"]),
                    tuple(data["controls"]), data["target"],
                    tuple(Calibration(**c) for c in data.get("calibrations", [])))

@@ -11,9 +11,9 @@ from liftos.validation.trust import TRUST_THRESHOLD
 
 def trust_card_markdown(validation: dict[str, Any], png: Path | None = None) -> str:
     trust = validation["trust"]
-    lines = [f"# Trust score {trust['score']:.1f} / 100 "
+    lines = [(f"# Trust score {trust['score']:.1f} / 100 "
              f"({'passes' if trust['score'] >= TRUST_THRESHOLD else 'below'} the "
-             f"{TRUST_THRESHOLD:.0f} threshold)", "",
+             f"{TRUST_THRESHOLD:.0f} threshold)"), "",
              "| component | score | weight |", "|---|---:|---:|",
              *(f"| {g} | {v:.1f} | {trust['weights'][g]:.0f} |"
                for g, v in trust["components"].items()),

@@ -38,7 +38,7 @@ def time_shuffled(panel: Panel, channel: str, seed: int = 0) -> Panel:
 
 def subset_windows(panel: Panel, fraction: float = 0.8) -> list[Panel]:
     """The first and the last ``fraction`` of the weeks (two shifted windows, same length)."""
-    weeks = max(2, int(round(fraction * panel.n_weeks)))
+    weeks = max(2, round(fraction * panel.n_weeks))
     first = panel.window(until=str(panel.dates[weeks - 1]))
     last = panel.window(last_weeks=weeks)
     return [first, last]
