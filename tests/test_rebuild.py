@@ -137,7 +137,8 @@ def test_killed_rebuild_leaves_the_live_tables_and_the_next_one_completes(tmp_pa
                                 "acme"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not list(home.tenant("acme").glob(".curated.staging-*")):
+    # killed once it has checked its first replayed batch (its quality log appears)
+    while not list(home.folder("acme", "quality").glob("rebuild-*.jsonl")):
         assert process.poll() is None and time.monotonic() < deadline, "rebuild ended first"
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
