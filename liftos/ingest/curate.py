@@ -111,9 +111,6 @@ class Curator:
             "pages": list(raw.pages), "request": raw.request,
             "status": "failed" if error else "stored", "error": error})
 
-    def quarantine_path(self, table: str) -> Path:
-        return self.path(f"quarantine_{table}")
-
     def _record(self, report: QualityReport, where: str) -> None:
         entry = {"batch": where, "at": dt.datetime.now(dt.UTC).isoformat(),
                  **report.summary()}

@@ -135,7 +135,6 @@ def _one_attempt_transport():
     return OneAttempt()
 
 
-
 class _Reader:
     """Requests with landing and the retry policy; knows nothing of tables."""
 

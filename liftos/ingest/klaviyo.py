@@ -353,11 +353,12 @@ def parse_batch(table: str, request: dict, pages: list[bytes], tenant: str,
     return parse_aggregate(documents[0], request, tenant)
 
 
-def replay(request: dict, payload: bytes, tenant: str, template: Template
+def replay(request: dict, pages: list[bytes], tenant: str, template: Template
            ) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Rows of one landed page (``rebuild`` of data landed before batches were recorded)."""
+    """Rows of landed pages (``rebuild`` of data landed before batches were recorded)."""
     if request.get("kind") == "metric-aggregates":
-        yield "outcome_daily", parse_aggregate(json.loads(payload), request, tenant)
+        for page in pages:
+            yield "outcome_daily", parse_aggregate(json.loads(page), request, tenant)
 
 
 _MISSING = object()

@@ -86,8 +86,6 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
     _set_aside_torn_tail(path)
     with open(path, "a") as out:
         out.write(json.dumps(record, sort_keys=True, default=json_default) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -112,11 +110,14 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _set_aside_torn_tail(path: Path) -> None:
+    """Only the last byte is read on the usual path (appends stay O(1))."""
     if not path.exists() or path.stat().st_size == 0:
         return
+    with open(path, "rb") as log_file:
+        log_file.seek(-1, os.SEEK_END)
+        if log_file.read(1) == b"\n":
+            return
     data = path.read_bytes()
-    if data.endswith(b"\n"):
-        return
     keep = data.rfind(b"\n") + 1
     aside = path.with_name(f"{path.name}.torn-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
     aside.write_bytes(data[keep:])

@@ -29,6 +29,7 @@ Parser = Callable[[str, dict, list[bytes], str, Template], pl.DataFrame]
 PARSERS: dict[str, Parser] = {google_ads.SOURCE: google_ads.parse_batch,
                               klaviyo.SOURCE: klaviyo.parse_batch,
                               files.SOURCE: files.parse_batch}
+LEGACY_REPLAYERS = {google_ads.SOURCE: google_ads.replay, klaviyo.SOURCE: klaviyo.replay}
 UNCHECKED_KEYS = {"klaviyo_campaigns": ["id"]}  # side tables without a quality suite
 
 
@@ -97,8 +98,7 @@ def _replay_unrecorded(tenant: str, template: Template, home: DataHome, recorded
                     result.counts = result.counts.add(
                         files.replay(request, payload, tenant, template, curator))
                     continue
-                replayer = google_ads.replay if source == google_ads.SOURCE else (
-                    lambda r, p, t, tp: klaviyo.replay(r, p[0], t, tp))
+                replayer = LEGACY_REPLAYERS[source]
                 window = [dt.date.fromisoformat(request[k]) if request.get(k) else None
                           for k in ("first", "last")]
                 for table, rows in replayer(request, [payload], tenant, template):
