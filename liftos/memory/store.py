@@ -238,10 +238,10 @@ class MemoryStore:
         collection = self._collection(tenant)
         existing = collection.get(ids=[r["id"] for r in rows], include=["documents",
                                                                         "metadatas"])
+        by_id = {r["id"]: r for r in rows}
         for rid, document, meta in zip(existing["ids"], existing["documents"],
                                        existing["metadatas"]):
-            row = next(r for r in rows if r["id"] == rid)
-            if document != row["document"] or meta != row["metadata"]:
+            if document != by_id[rid]["document"] or meta != by_id[rid]["metadata"]:
                 raise LiftOSError(f"{path}: memory {rid} already exists in '{tenant}' with "
                                   "other content; nothing imported (an import restores, it "
                                   "does not overwrite)")
