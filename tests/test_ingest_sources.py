@@ -247,7 +247,8 @@ def test_klaviyo_pages_retry_after_and_rebuild(tmp_path, klaviyo_fake, world, te
     outcome = pl.read_parquet(curated_path(home, "acme", "outcome_daily"))
     revenue = outcome.filter(pl.col("kpi") == "revenue").sort("date")
     daily = KlaviyoWorld(world, campaigns=10).daily("RcVz1a")["sum_value"][:91]
-    assert revenue.height == 91 and np.allclose(revenue["value"].to_numpy(), daily, atol=0.01)
+    assert revenue.height == 91 and np.allclose(revenue["value"].cast(pl.Float64).to_numpy(), daily,
+                                                atol=0.01)
     assert set(outcome["kpi"]) == {"revenue", "email_opens", "email_clicks"}
     assert pl.read_parquet(curated_path(home, "acme", "klaviyo_campaigns")).height == 10
     assert result.drift == []
@@ -451,3 +452,17 @@ def test_secrets_echoed_by_a_server_never_reach_our_messages_or_logs(tmp_path, a
     assert "Klaviyo-API-Key ***" in str(klav.value)
     everything = str(google.value) + str(klav.value) + caplog.text
     assert not any(secret in everything for secret in SECRETS)
+
+
+def test_klaviyo_revenue_is_stored_exactly(tmp_path, klaviyo_fake, template):
+    """Revenue a float cannot hold (2**53 + 1 cents) is kept to the cent, from the bytes."""
+    home = DataHome(tmp_path / "home")
+
+    def big_day(attributes):
+        attributes["data"][0]["measurements"]["sum_value"][0] = "<num:90071992547409.93:num>"
+
+    klaviyo_fake.hostile_aggregate = big_day
+    _klaviyo(klaviyo_fake, home, template, since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 5),
+             settings={"kpis": {"revenue": {"metric": "Placed Order"}}, "campaigns": False})
+    first = pl.read_parquet(curated_path(home, "acme", "outcome_daily")).sort("date")["value"][0]
+    assert str(first) == "90071992547409.930000"

@@ -180,7 +180,8 @@ def _errors(status: int, code: str, detail: str) -> dict:
 
 def _send(request: BaseHTTPRequestHandler, status: int, document: dict,
           headers: dict | None = None) -> None:
-    payload = json.dumps(document).encode()
+    # "<num:1.23:num>" sends the number 1.23 as written: digits a float cannot hold
+    payload = json.dumps(document).replace('"<num:', "").replace(':num>"', "").encode()
     request.send_response(status)
     request.send_header("Content-Type", "application/vnd.api+json")
     request.send_header("Content-Length", str(len(payload)))

@@ -28,7 +28,6 @@ from liftos.ingest.tables import media_frame, outcome_frame
 Kind = Literal["media", "outcome"]
 SOURCE = "files"
 TABLES = {"media": "media_daily", "outcome": "outcome_daily"}
-MONEY = ("spend", "conversion_value")  # read as text, parsed exactly
 
 
 def ingest_file(path: str | Path, tenant: str, template: Template, kind: Kind = "media",
@@ -106,7 +105,7 @@ def weekly_panel(tenant: str, template: Template, home: DataHome | None = None,
              .group_by("week", "channel").agg(pl.col("spend").sum())
              .pivot(on="channel", index="week", values="spend").fill_null(0.0))
     kpi = (outcome.with_columns(week.alias("week")).group_by("week")
-           .agg(pl.col("value").sum().alias(template.kpi.name),
+           .agg(pl.col("value").sum().cast(pl.Float64).alias(template.kpi.name),
                 pl.col("date").n_unique().alias("_days"))
            .filter(pl.col("_days") == 7).drop("_days"))
     channels = sorted(c for c in spend.columns if c != "week")
@@ -155,8 +154,8 @@ def _media(raw: pl.DataFrame, name: str, tenant: str, template: Template,
         _text(raw, "currency", currency),
         *(_number(raw, c, pl.Int64) for c in ("impressions", "clicks")),
         _number(raw, "conversions", pl.Float64),
-        (pl.lit(_money(raw, "conversion_value", name, lines)).cast(pl.Float64)
-         if "conversion_value" in raw.columns else pl.lit(0.0).alias("conversion_value")))
+        (pl.lit(_money(raw, "conversion_value", name, lines))
+         if "conversion_value" in raw.columns else pl.lit("0").alias("conversion_value")))
     if "channel" not in raw.columns:
         frame = with_channels(frame, template.channel_rules, SOURCE)
     return media_frame(frame)
@@ -168,7 +167,7 @@ def _outcome(raw: pl.DataFrame, name: str, tenant: str, template: Template,
     return outcome_frame(raw.with_columns(
         pl.lit(tenant).alias("tenant"), pl.lit(SOURCE).alias("source"),
         _parsed_dates(raw, name, lines), _text(raw, "kpi", template.kpi.name),
-        _numbers(raw, "value", name, lines)))
+        pl.lit(_money(raw, "value", name, lines, "a number"))))
 
 
 def _read_csv(payload: bytes, name: str) -> tuple[pl.DataFrame, list[int]]:
@@ -208,30 +207,21 @@ def _read_csv(payload: bytes, name: str) -> tuple[pl.DataFrame, list[int]]:
     return frame.with_columns(pl.all().replace("", None)), lines
 
 
-def _money(raw: pl.DataFrame, column: str, name: str, lines: list[int]) -> pl.Series:
-    """Money from its text to an exact decimal (6 places: micros), never through a float.
-    CSV columns are read as text; a Parquet float column is taken at its shortest decimal
-    form, the number its writer meant."""
+def _money(raw: pl.DataFrame, column: str, name: str, lines: list[int],
+           what: str = "an amount") -> pl.Series:
+    """An amount (money, a KPI value) from its text to an exact decimal (6 places), never
+    through a float. CSV columns are read as text; a Parquet float column is taken at its
+    shortest decimal form, the number its writer meant."""
     text = raw[column].cast(pl.Utf8).str.strip_chars()
     parsed = text.str.to_decimal(scale=6)
     bad = parsed.is_null() & text.is_not_null() & (text != "")
     if bad.any():
         row = int(bad.arg_max())
-        raise InputError("money_parses", f"cannot read {raw[column][row]!r} as an amount "
+        raise InputError("money_parses" if what == "an amount" else "numeric",
+                         f"cannot read {raw[column][row]!r} as {what} "
                          "(digits with an optional '.' and up to 6 decimals)", name, column,
                          lines[row])
     return parsed.alias(column)
-
-
-def _numbers(raw: pl.DataFrame, column: str, name: str, lines: list[int]) -> pl.Expr:
-    """A KPI column as numbers; text that is not one names its line."""
-    values = raw[column].cast(pl.Float64, strict=False)
-    bad = values.is_null() & raw[column].is_not_null()
-    if bad.any():
-        row = int(bad.arg_max())
-        raise InputError("numeric", f"cannot read {raw[column][row]!r} as a number", name,
-                         column, lines[row])
-    return pl.lit(values).alias(column)
 
 
 def _parsed_dates(raw: pl.DataFrame, name: str, lines: list[int]) -> pl.Expr:

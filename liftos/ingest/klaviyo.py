@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
@@ -248,7 +249,7 @@ class _Reader:
             raise SourceError(SOURCE, where, f"{type(exc).__name__}: {exc}") from None
         path = self.landing.land(body, request)
         try:
-            document = json.loads(body)
+            document = read_json(body)
         except ValueError:
             raise SourceError(SOURCE, where, "the response is not JSON (kept in raw landing)"
                               ) from None
@@ -310,7 +311,7 @@ def parse_aggregate(document: dict, request: dict, tenant: str) -> pl.DataFrame:
         raise SchemaError(SOURCE, where, f"{len(dates)} date(s) but {_preview(values)} as "
                           f"'{request['measurement']}' values")
     bad = [v for v in values if v is not None and (
-        isinstance(v, bool) or not isinstance(v, int | float))]
+        isinstance(v, bool) or not isinstance(v, int | float | Decimal))]
     if bad:
         raise SchemaError(SOURCE, where, f"values must be numbers; got {_preview(bad[0])}")
     try:
@@ -320,8 +321,8 @@ def parse_aggregate(document: dict, request: dict, tenant: str) -> pl.DataFrame:
             next(d for d in dates if not _iso(d[:10])))) from None
     return outcome_frame(pl.DataFrame({
         "tenant": tenant, "source": SOURCE, "date": days, "kpi": request["kpi"],
-        "value": [float(v) if v is not None else None for v in values]},
-        schema_overrides={"value": pl.Float64, "date": pl.Date}))
+        "value": [str(v) if v is not None else None for v in values]},
+        schema_overrides={"value": pl.Utf8, "date": pl.Date}))
 
 
 def _iso(text: str) -> bool:
@@ -333,8 +334,14 @@ def _iso(text: str) -> bool:
 
 
 def _preview(value: Any) -> str:
-    text = json.dumps(value, default=str) if value is not _MISSING else "missing"
+    text = json.dumps(value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)
+                      ) if value is not _MISSING else "missing"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_json(body: bytes) -> Any:
+    """A response body with its numbers exact: ``24070.49`` stays Decimal('24070.49')."""
+    return json.loads(body, parse_float=Decimal)
 
 
 def campaign_frame(records: list[dict]) -> pl.DataFrame:
@@ -347,7 +354,7 @@ def campaign_frame(records: list[dict]) -> pl.DataFrame:
 def parse_batch(table: str, request: dict, pages: list[bytes], tenant: str,
                 template: Template) -> pl.DataFrame:
     """A recorded batch's pages -> its rows again (``rebuild``)."""
-    documents = [json.loads(page) for page in pages]
+    documents = [read_json(page) for page in pages]
     if table == "klaviyo_campaigns":
         return campaign_frame([r for d in documents for r in d.get("data") or []])
     return parse_aggregate(documents[0], request, tenant)
@@ -358,7 +365,7 @@ def replay(request: dict, pages: list[bytes], tenant: str, template: Template
     """Rows of landed pages (``rebuild`` of data landed before batches were recorded)."""
     if request.get("kind") == "metric-aggregates":
         for page in pages:
-            yield "outcome_daily", parse_aggregate(json.loads(page), request, tenant)
+            yield "outcome_daily", parse_aggregate(read_json(page), request, tenant)
 
 
 _MISSING = object()

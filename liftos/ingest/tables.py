@@ -16,24 +16,35 @@ import polars as pl
 from liftos.home import atomic_write
 
 SPEND = pl.Decimal(precision=18, scale=6)
+AMOUNT = pl.Decimal(precision=24, scale=6)  # KPI values and conversion values, exact
 
 MEDIA_DAILY = {
     "tenant": pl.Utf8, "source": pl.Utf8, "account_id": pl.Utf8, "campaign_id": pl.Utf8,
     "campaign_name": pl.Utf8, "channel": pl.Utf8, "date": pl.Date, "spend_micros": pl.Int64,
     "spend": SPEND, "currency": pl.Utf8, "impressions": pl.Int64, "clicks": pl.Int64,
-    "conversions": pl.Float64, "conversion_value": pl.Float64,
+    "conversions": pl.Float64, "conversion_value": AMOUNT,
 }
 MEDIA_KEY = ["source", "account_id", "campaign_id", "date"]
 
 OUTCOME_DAILY = {"tenant": pl.Utf8, "source": pl.Utf8, "date": pl.Date, "kpi": pl.Utf8,
-                 "value": pl.Float64}
+                 "value": AMOUNT}
 OUTCOME_KEY = ["source", "date", "kpi"]
 
 
 def media_frame(rows: pl.DataFrame) -> pl.DataFrame:
     """Columns in canonical order and types; ``spend`` derived exactly from ``spend_micros``."""
-    frame = rows.with_columns(micros_to_decimal(pl.col("spend_micros")).alias("spend"))
+    frame = rows.with_columns(micros_to_decimal(pl.col("spend_micros")).alias("spend"),
+                              exact(rows, "conversion_value"))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in MEDIA_DAILY.items()])
+
+
+def exact(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """An amount as an exact decimal: text and decimals as they are, a float at its shortest
+    decimal form (the number its source meant), never float arithmetic on the way."""
+    dtype = frame.schema[column]
+    if isinstance(dtype, pl.Decimal):
+        return pl.col(column).cast(AMOUNT)
+    return pl.col(column).cast(pl.Utf8).str.strip_chars().str.to_decimal(scale=6).cast(AMOUNT)
 
 
 def micros_to_decimal(micros: pl.Expr) -> pl.Expr:
@@ -46,6 +57,7 @@ def micros_to_decimal(micros: pl.Expr) -> pl.Expr:
 
 
 def outcome_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    rows = rows.with_columns(exact(rows, "value"))
     return rows.select([pl.col(name).cast(dtype) for name, dtype in OUTCOME_DAILY.items()])
 
 
