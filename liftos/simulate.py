@@ -65,8 +65,9 @@ def simulate(template: Template, weeks: int = 156, seed: int = 1, geos: int = 1,
     all_contributions, all_spend = [], []
     outcome_total = 0.0
     for g, geo in enumerate(geo_names):
-        spend = np.column_stack([_spend_pattern(name, i, weeks, rng) * geo_sizes[g]
-                                 for i, name in enumerate(names)])
+        # In cents, as written to the file: the truth must price the spend the data holds.
+        spend = np.round(np.column_stack([_spend_pattern(name, i, weeks, rng) * geo_sizes[g]
+                                          for i, name in enumerate(names)]), 2)
         contribution = np.zeros_like(spend)
         for c, name in enumerate(names):
             contribution[:, c] = _channel_response(template.channel(name), truths[name],
