@@ -280,3 +280,21 @@ def test_similar_situations_return_the_closest_past_and_what_followed(store):
     assert all(p.past.memory.run_id != "run-4" for p in precedents)
     with pytest.raises(LiftOSError, match="no remembered runs"):
         latest_situation(store, "beta")
+
+
+def test_numpy_embeddings_equal_sentence_transformers_on_the_same_weights():
+    """The offline numpy encoder is a re-implementation: it must give the reference vectors
+    (sentence-transformers + torch on the same shipped weights), long and odd texts included."""
+    pytest.importorskip("sentence_transformers", reason="the reference route is not installed")
+    from sentence_transformers import SentenceTransformer
+
+    from liftos.memory.embeddings import MiniLM
+
+    texts = [text for _, _, _, text in CORPUS[:20]] + [
+        "", "ROAS 4.2 (94% HDI 3.1–5.0) für Suchanzeigen 🚀", "tv " * 400]
+    ours = MiniLM().encode(texts)
+    reference = SentenceTransformer(str(MiniLM().path), device="cpu").encode(
+        texts, normalize_embeddings=True)
+    assert ours.shape == reference.shape == (len(texts), 384)
+    assert np.abs(ours - reference).max() < 1e-4
+    assert ((ours * reference).sum(axis=1) > 0.99999).all()
