@@ -466,3 +466,37 @@ def test_klaviyo_revenue_is_stored_exactly(tmp_path, klaviyo_fake, template):
              settings={"kpis": {"revenue": {"metric": "Placed Order"}}, "campaigns": False})
     first = pl.read_parquet(curated_path(home, "acme", "outcome_daily")).sort("date")["value"][0]
     assert str(first) == "90071992547409.930000"
+
+
+def test_klaviyo_sync_killed_mid_way_resumes_to_the_same_tables(tmp_path, klaviyo_fake, world,
+                                                                template):
+    _write_tenant(tmp_path / "tenants", klaviyo={"chunk_days": 14})
+    env = {**os.environ, "LIFTOS_TENANTS_DIR": str(tmp_path / "tenants"),
+           "LIFTOS_HOME": str(tmp_path / "killed"), "KLAVIYO_API_KEY": klaviyo_fake.api_key}
+    command = [sys.executable, "-m", "liftos.cli", "ingest", "klaviyo", "--tenant", "acme",
+               "--since", "2024-01-01", "--until", "2024-06-30", "--base-url",
+               klaviyo_fake.base_url]
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    # 3 metric pages, then 13 two-week chunks per KPI: killed inside the second KPI
+    klaviyo_fake.on_request = lambda count: count == 20 and os.kill(process.pid, signal.SIGKILL)
+    output, _ = process.communicate(timeout=240)
+    assert process.returncode == -signal.SIGKILL, output
+    klaviyo_fake.on_request = None
+    killed = DataHome(tmp_path / "killed")
+    partial = pl.read_parquet(curated_path(killed, "acme", "outcome_daily"))
+    assert 0 < partial.height < 3 * 182  # it died mid-sync
+    resumed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                             timeout=240, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    clean = DataHome(tmp_path / "clean")
+    _klaviyo(klaviyo_fake, clean, template, since=dt.date(2024, 1, 1),
+             until=dt.date(2024, 6, 30), settings={"chunk_days": 14})
+    for table in ("outcome_daily", "klaviyo_campaigns"):
+        key = ["date", "kpi"] if table == "outcome_daily" else ["id"]
+        got = pl.read_parquet(curated_path(killed, "acme", table)).sort(key)
+        want = pl.read_parquet(curated_path(clean, "acme", table)).sort(key)
+        assert got.equals(want), table
+    assert got.height == 10 and pl.read_parquet(curated_path(
+        clean, "acme", "outcome_daily")).height == 3 * 182
+    assert klaviyo_fake.api_key not in output + resumed.stdout + resumed.stderr

@@ -32,6 +32,7 @@ class FakeKlaviyo:
         self.loop_cursor = False  # pagination whose links.next points back to an earlier page
         self.hostile_aggregate = None  # a function that mangles each aggregate's attributes
         self.stall_s = 0.0  # seconds to wait before answering (a stalled server)
+        self.on_request = None  # called with the request count before each answer
         self.schema = "baseline"
         self.requests: list[dict] = []
         self._lock = threading.Lock()
@@ -76,6 +77,9 @@ class FakeKlaviyo:
         with self._lock:
             self.requests.append({"method": request.command, "path": url.path, "query": query})
             fault = self.faults.pop(0) if self.faults else None
+            count = len(self.requests)
+        if self.on_request:
+            self.on_request(count)
         if self.stall_s:
             time.sleep(self.stall_s)
         if request.headers.get("Authorization") != f"Klaviyo-API-Key {self.api_key}":
