@@ -143,6 +143,25 @@ def test_a_run_with_divergences_or_low_trust_cannot_become_champion():
     assert champion_decision(_validation(75), None).promote
 
 
+@pytest.mark.slow
+def test_a_really_divergent_fit_is_refused_by_the_gate_at_its_real_threshold(tmp_path):
+    """A real fit that diverges (15 tuning steps), validated as a refresh does, and gated with
+    the product's threshold: refused, and the reason cites its divergences."""
+    from liftos.pipeline import FitRequest, fit_and_save
+    from liftos.refresh import gate
+
+    request = FitRequest(data=BUNDLED_DATA / "mmm_example.csv", date_column="date_week",
+                         target="y", channels=("x1", "x2"), controls=("event_1", "event_2"),
+                         options=FitOptions(draws=200, tune=15, chains=2, progress=False))
+    result = fit_and_save(request, tmp_path / "fit", report=False)
+    divergences = result.summary()["diagnostics"]["divergences"]
+    assert divergences > 0
+    validate(tmp_path / "fit", ValidationOptions(draws=100, tune=100, refutations=False))
+    promoted, reasons = gate(load_validation(tmp_path / "fit"), None, True, None)
+    assert not promoted
+    assert f"{divergences:.0f} divergent transitions: the posterior is unreliable" in reasons
+
+
 def test_trust_score_is_the_weighted_mean_of_group_scores():
     from liftos.validation.checks import Check
 
