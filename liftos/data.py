@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from liftos.csvfile import read_csv
 from liftos.errors import InputError
 from liftos.features.calendar import to_weekly
 
 SINGLE_GEO = "all"
+INTERNAL_DATE = "__date__"
+MAX_MAGNITUDE = 1e15  # no weekly spend or KPI is this large: a unit or parsing mistake
+MIN_SPEND = 1e-6      # money is kept in micros: a smaller positive spend is not money
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,8 @@ class Panel:
 def load_panel(path: str | Path, spec: ColumnSpec, week_start: str = "monday") -> Panel:
     """Read ``path`` (CSV or Parquet) and validate it into a weekly :class:`Panel`."""
     path = Path(path)
-    frame = _read_table(path)
-    reader = _RowNamer(path)
+    frame, lines = _read_table(path)
+    reader = _RowNamer(path, lines, spec.date_column)
     _check_columns(frame, spec, reader)
     frame = _parse_dates(frame, spec, reader)
     frame = _parse_numbers(frame, spec, reader)
@@ -120,8 +124,8 @@ def load_panel(path: str | Path, spec: ColumnSpec, week_start: str = "monday") -
     _check_order_and_duplicates(frame, spec, geo_column, reader)
     notes: list[str] = []
     frame = _to_weekly_if_daily(frame, spec, geo_column, week_start, reader, notes)
-    internal = ColumnSpec("__date__", spec.target, spec.channels, spec.controls, geo_column)
-    panel = _frame_to_panel(frame.rename({spec.date_column: "__date__"}), internal,
+    internal = ColumnSpec(INTERNAL_DATE, spec.target, spec.channels, spec.controls, geo_column)
+    panel = _frame_to_panel(frame.rename({spec.date_column: INTERNAL_DATE}), internal,
                             str(path), reader)
     panel.source, panel.source_sha256, panel.notes = str(path), file_sha256(path), notes
     _check_content(panel, spec, reader)
@@ -131,15 +135,19 @@ def load_panel(path: str | Path, spec: ColumnSpec, week_start: str = "monday") -
 class _RowNamer:
     """Turns a 0-based data row index into what a person sees: a CSV line or a Parquet row."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lines: list[int] | None = None, date_column: str = ""):
         self.path = str(path)
-        self.is_csv = path.suffix.lower() != ".parquet"
+        self.is_csv = lines is not None
+        self.lines = lines or []
+        self.date_column = date_column
 
     def line(self, index: int) -> int:
-        return index + 2 if self.is_csv else index + 1
+        return self.lines[index] if self.is_csv else index + 1
 
     def error(self, rule: str, message: str, column: str | None = None,
               index: int | None = None) -> InputError:
+        if column == INTERNAL_DATE:  # the user's own name, not ours
+            column = self.date_column
         if index is not None and not self.is_csv:
             message = f"(row {index + 1}) {message}"
             return InputError(rule, message, self.path, column, None)
@@ -147,19 +155,30 @@ class _RowNamer:
                           self.line(index) if index is not None else None)
 
 
-def _read_table(path: Path) -> pl.DataFrame:
+def _read_table(path: Path) -> tuple[pl.DataFrame, list[int] | None]:
+    """The table, and for a CSV the file line of each row (None for Parquet)."""
     if not path.exists():
         raise InputError("file_exists", "file not found", str(path))
+    if path.is_dir():
+        raise InputError("file_exists", "is a folder, not a table file", str(path))
+    lines = None
     try:
         if path.suffix.lower() == ".parquet":
             frame = pl.read_parquet(path)
         else:
-            frame = pl.read_csv(path, infer_schema=False)
+            frame, lines = read_csv(path.read_bytes(), str(path))
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError("readable_table", f"cannot read the file: {exc.strerror or exc}",
+                         str(path)) from None
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-        raise InputError("readable_table", f"cannot read table: {exc}", str(path)) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError("readable_table", f"cannot read the table: {first}", str(path)
+                         ) from None
     if frame.height == 0:
         raise InputError("not_empty", "the table has no data rows", str(path))
-    return frame
+    return frame, lines
 
 
 def _check_columns(frame: pl.DataFrame, spec: ColumnSpec, rows: _RowNamer) -> None:
@@ -217,7 +236,18 @@ def _parse_numbers(frame: pl.DataFrame, spec: ColumnSpec, rows: _RowNamer) -> pl
             i = int(not_finite[0])
             raise rows.error("finite", f"value {raw[i]!r} is not finite (NaN or infinity)",
                              column, i)
+        huge = (values.abs() > MAX_MAGNITUDE).arg_true()
+        if len(huge):
+            i = int(huge[0])
+            raise rows.error("magnitude", f"value {values[i]:g} is beyond {MAX_MAGNITUDE:g}; "
+                             "check the units", column, i)
         if column in spec.channels:
+            dust = ((values > 0) & (values < MIN_SPEND)).arg_true()
+            if len(dust):
+                i = int(dust[0])
+                raise rows.error("spend_resolution", f"spend {values[i]:g} is below one "
+                                 f"millionth of a currency unit ({MIN_SPEND:g}); check the "
+                                 "units", column, i)
             negative = (values < 0).arg_true()
             if len(negative):
                 i = int(negative[0])

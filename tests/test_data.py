@@ -149,3 +149,61 @@ def test_geo_panel_must_be_balanced(tmp_path):
     rows = [r for r in rows if not (r[1] == "south" and r[0] == rows[-1][0])]
     spec = ColumnSpec("date", "revenue", ("tv", "search"), ("price",), "geo")
     expect_error(write_csv(tmp_path / "g.csv", header, rows), "balanced_panel", spec=spec)
+
+
+def _csv_text(path, rows, header=HEADER, blank_after=None):
+    lines = [",".join(header)]
+    for i, row in enumerate(rows):
+        lines.append(",".join(str(v) for v in row))
+        if blank_after is not None and i == blank_after:
+            lines.append("")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_row_with_a_field_missing_is_refused_not_shifted(tmp_path):
+    rows = weekly_rows()
+    rows[5] = rows[5][:-1]
+    error = expect_error(_csv_text(tmp_path / "d.csv", rows), "row_shape", line=7)
+    assert "the row has 4 field(s), the header has 5" in str(error)
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    path = _csv_text(tmp_path / "d.csv", [r + [2.0] for r in weekly_rows()],
+                     header=[*HEADER, "tv"])
+    expect_error(path, "header", column="tv", line=1)
+
+
+def test_blank_lines_are_skipped_and_lines_stay_true(tmp_path):
+    rows = weekly_rows()
+    assert load_panel(_csv_text(tmp_path / "ok.csv", rows, blank_after=3), SPEC).n_weeks == 30
+    rows[8][2] = "oops"
+    expect_error(_csv_text(tmp_path / "d.csv", rows, blank_after=3), "numeric", column="tv",
+                 line=11)  # header, 4 rows, a blank line, then rows 5..9
+
+
+def test_lines_after_a_quoted_field_that_spans_lines(tmp_path):
+    header = [*HEADER, "note"]
+    rows = [[*r, ""] for r in weekly_rows()]
+    rows[1][-1] = '"launch week\nTV flight starts"'
+    rows[6][2] = "oops"
+    expect_error(_csv_text(tmp_path / "d.csv", rows, header=header), "numeric", column="tv",
+                 line=9)  # the quoted note takes two lines
+
+
+def test_messages_name_the_users_date_column_not_an_internal_one(tmp_path):
+    rows = weekly_rows()
+    del rows[10:12]
+    spec = ColumnSpec("week_start", "revenue", ("tv", "search"), ("price",))
+    path = _csv_text(tmp_path / "d.csv", rows, header=["week_start", *HEADER[1:]])
+    error = expect_error(path, "no_missing_weeks", spec=spec, column="week_start")
+    assert "__date__" not in str(error)
+
+
+@pytest.mark.parametrize("column, value, rule", [
+    ("tv", "1e300", "magnitude"), ("revenue", "-2e16", "magnitude"),
+    ("search", "1e-300", "spend_resolution")])
+def test_absurd_values_are_refused_before_a_fit(tmp_path, column, value, rule):
+    rows = weekly_rows()
+    rows[3][HEADER.index(column)] = value
+    expect_error(write_csv(tmp_path / "d.csv", HEADER, rows), rule, column=column, line=5)

@@ -9,7 +9,6 @@ Outcome files: ``date``, ``value``, optional ``kpi`` (default: the template's KP
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import polars as pl
 
 from liftos.config import ChannelRule, Template
+from liftos.csvfile import read_csv
 from liftos.errors import InputError
 from liftos.home import DataHome, atomic_write
 from liftos.ingest.curate import Curator, IngestCounts, curated_path
@@ -86,7 +86,7 @@ def parse_file(payload: bytes, suffix: str, name: str, tenant: str, template: Te
                              f"{str(exc).splitlines()[0]}", name) from None
         lines = [row + 1 for row in range(raw.height)]  # Parquet has no lines: row numbers
     else:
-        raw, lines = _read_csv(payload, name)
+        raw, lines = read_csv(payload, name)
     return (_media(raw, name, tenant, template, currency, lines) if kind == "media"
             else _outcome(raw, name, tenant, template, lines))
 
@@ -168,43 +168,6 @@ def _outcome(raw: pl.DataFrame, name: str, tenant: str, template: Template,
         pl.lit(tenant).alias("tenant"), pl.lit(SOURCE).alias("source"),
         _parsed_dates(raw, name, lines), _text(raw, "kpi", template.kpi.name),
         pl.lit(_money(raw, "value", name, lines, "a number"))))
-
-
-def _read_csv(payload: bytes, name: str) -> tuple[pl.DataFrame, list[int]]:
-    """A CSV upload as text columns, with each row's line in the file (quoted fields may span
-    lines). Every row must have the header's fields (one missing would shift values into the
-    wrong columns); blank lines are skipped."""
-    try:
-        text = payload.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = payload[:exc.start].count(b"\n") + 1
-        raise InputError("utf8", f"byte 0x{payload[exc.start]:02x} is not UTF-8; save the file "
-                         "as UTF-8 (it may be Latin-1, or a spreadsheet rather than a CSV)",
-                         name, None, line) from None
-    rows = csv.reader(io.StringIO(text, newline=""))
-    header = next(rows, None)
-    if not header:
-        raise InputError("header", "the file is empty (no header row)", name)
-    repeated = sorted({c for c in header if header.count(c) > 1})
-    if repeated:
-        raise InputError("header", f"column(s) {repeated} appear more than once in the header",
-                         name, repeated[0], 1)
-    data, lines, end = [], [], rows.line_num
-    try:
-        for row in rows:
-            start, end = end + 1, rows.line_num
-            if not any(field.strip() for field in row):
-                continue
-            if len(row) != len(header):
-                raise InputError("row_shape", f"the row has {len(row)} field(s), the header "
-                                 f"has {len(header)}", name, None, start)
-            data.append(row)
-            lines.append(start)
-    except csv.Error as exc:
-        raise InputError("csv", f"cannot read the file as CSV: {exc}", name, None,
-                         rows.line_num) from None
-    frame = pl.DataFrame(data, schema={column: pl.Utf8 for column in header}, orient="row")
-    return frame.with_columns(pl.all().replace("", None)), lines
 
 
 def _money(raw: pl.DataFrame, column: str, name: str, lines: list[int],
