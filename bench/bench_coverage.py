@@ -27,10 +27,13 @@ CHANNELS = ("search", "tv")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--draws", type=int, default=500, help="the test's settings by default")
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--chains", type=int, default=2)
     args = parser.parse_args()
     template = load_template("ecommerce")
     spec = ModelSpec(template, CHANNELS, tuple(template.controls), "revenue")
-    options = FitOptions(draws=500, tune=500, chains=2, progress=False)
+    options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, progress=False)
     rows, inside, errors = [], 0, []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(1, args.seeds + 1):
@@ -47,6 +50,7 @@ def main() -> None:
                 errors.append(ch["roas_mean"] / truth - 1)
                 rows.append((seed, channel, truth, ch["roas_mean"], ch["roas_hdi_low"],
                              ch["roas_hdi_high"], hit, summary["diagnostics"]["rhat_max"]))
+    print(f"sampler: {args.chains} chains x {args.tune} tune x {args.draws} draws")
     print(f"{'seed':>4} {'channel':<8}{'true':>8}{'mean':>8}{'94% HDI':>20}  inside  r-hat")
     for seed, channel, truth, mean, low, high, hit, rhat in rows:
         print(f"{seed:>4} {channel:<8}{truth:>8.3f}{mean:>8.3f}   [{low:>6.3f}, {high:>6.3f}]"
