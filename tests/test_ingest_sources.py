@@ -500,3 +500,18 @@ def test_klaviyo_sync_killed_mid_way_resumes_to_the_same_tables(tmp_path, klaviy
     assert got.height == 10 and pl.read_parquet(curated_path(
         clean, "acme", "outcome_daily")).height == 3 * 182
     assert klaviyo_fake.api_key not in output + resumed.stdout + resumed.stderr
+
+
+def test_an_untrusted_certificate_is_final_not_retried(tmp_path, world, template):
+    """A server whose certificate this process does not trust: gRPC says UNAVAILABLE, which is
+    otherwise retried; here it fails at once and says why."""
+    stranger = FakeGoogleAds(world, cert_dir=tmp_path / "other-ca").start()
+    waits: list[float] = []
+    try:
+        with pytest.raises(SourceError, match="TLS certificate is not trusted"):
+            google_ads.sync(ads_credentials(stranger), "acme", template, ADS_SETTINGS,
+                            since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 5),
+                            home=DataHome(tmp_path), policy=RetryPolicy(sleep=waits.append))
+    finally:
+        stranger.stop()
+    assert waits == []

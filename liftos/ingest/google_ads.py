@@ -241,6 +241,8 @@ def classify(exc: Exception) -> Retry | None:
         return None
     if isinstance(exc, core.ResourceExhausted):
         return Retry("quota exhausted (RESOURCE_EXHAUSTED)", after=_retry_info(exc.details))
+    if _untrusted_certificate(exc):
+        return None  # gRPC reports it as UNAVAILABLE, but it will not fix itself
     if isinstance(exc, (core.ServiceUnavailable, core.InternalServerError,
                         core.DeadlineExceeded, core.Aborted)):
         return Retry(f"{type(exc).__name__}: {exc.message}")
@@ -253,6 +255,11 @@ def classify(exc: Exception) -> Retry | None:
     if isinstance(exc, auth.TransportError) and not _permanent_transport_error(exc):
         return Retry("OAuth token endpoint unreachable")
     return None
+
+
+def _untrusted_certificate(exc: Exception) -> bool:
+    text = str(getattr(exc, "message", "") or exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "Ssl handshake failed" in text
 
 
 def _permanent_transport_error(exc: Exception) -> bool:
@@ -276,6 +283,10 @@ def describe(exc: Exception) -> str:
         return f"GoogleAdsException {errors} (request id {exc.request_id})"
     if isinstance(exc, auth.RefreshError):
         return f"OAuth token refresh failed: {exc.args[0] if exc.args else exc}"
+    if _untrusted_certificate(exc):
+        return (f"the server's TLS certificate is not trusted ({type(exc).__name__}: "
+                f"{getattr(exc, 'message', exc)}); check the endpoint, or the trusted roots "
+                "(GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)")
     return f"{type(exc).__name__}: {exc}"
 
 
