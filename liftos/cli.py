@@ -264,6 +264,7 @@ def _count(low: int, high: int | None = None):
 def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from flows.embedded import embedded_api
     from flows.refresh import mmm_refresh
     from liftos.refresh import ModelOptions
 
@@ -275,9 +276,10 @@ def _run(args: argparse.Namespace) -> int:
                           f"{exc.errors()[0]['msg']}") from None
     print(f"running mmm-refresh for tenant '{args.tenant}' (fit, then validation refits) ...",
           file=sys.stderr)
-    state = mmm_refresh(tenant=args.tenant, template=args.template, data=args.data,
-                        options=options, dask_address=args.dask_address, refresh=args.refresh,
-                        return_state=True)
+    with embedded_api():
+        state = mmm_refresh(tenant=args.tenant, template=args.template, data=args.data,
+                            options=options, dask_address=args.dask_address,
+                            refresh=args.refresh, return_state=True)
     if not state.is_completed():
         print(f"error: run {state.name}: {state.message}", file=sys.stderr)
         return 1
@@ -304,9 +306,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    from flows.embedded import embedded_api
     from flows.monitor import monitor
 
-    checks = monitor(tenants=args.tenant, data=args.data)
+    with embedded_api():
+        checks = monitor(tenants=args.tenant, data=args.data)
     for check in checks:
         verdict = ", ".join(check.anomalies) or "no anomaly"
         print(f"{check.tenant} week {check.week}: KPI {check.kpi_actual:,.0f}, expected "
