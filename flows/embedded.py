@@ -48,6 +48,9 @@ def embedded_api() -> Iterator[str | None]:
                 PID_TAG.format(pid=os.getpid())):
             yield server.api_url
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # the run's last logs reach the server before it stops
         watchdog.terminate()
         server.stop()
 

@@ -19,11 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # the run's own logs (tracebacks included) are in the Prefect UI
+        logging.getLogger().handlers[0].addFilter(_quiet)
     try:
         return args.handler(args)
     except LiftOSError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    """Without -v: LiftOS's own warnings, and other libraries' only when critical (Prefect and
+    Dask chatter, and the failed run's traceback, which the one-line error replaces)."""
+    return record.name.startswith("liftos") or record.levelno >= logging.CRITICAL
 
 
 def _parser() -> argparse.ArgumentParser:

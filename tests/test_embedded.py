@@ -66,3 +66,16 @@ def test_a_killed_run_is_marked_crashed_and_its_server_stopped(tmp_path):
         time.sleep(0.5)
     assert _runs(prefect_home) == [("CRASHED", (f"the process running it (pid {process.pid}) "
                                                "was killed"))]
+
+
+@pytest.mark.parametrize("command", [["run", "--tenant", "ghost"], ["monitor", "--tenant", "ghost"]])
+def test_an_unknown_tenant_is_one_line_not_tracebacks(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), LIFTOS_HOME=str(tmp_path / "home"),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    done = subprocess.run([sys.executable, "-m", "liftos.cli", *command], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode != 0
+    assert "unknown tenant 'ghost'" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "Error logging to API" not in done.stderr
