@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500, help="the test's settings by default")
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--geos", type=int, default=3)
     args = parser.parse_args()
     template = load_template("ecommerce")
     spec = ModelSpec(template, CHANNELS, tuple(template.controls), "revenue")
@@ -37,10 +38,11 @@ def main() -> None:
     rows, inside, errors = [], 0, []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(1, args.seeds + 1):
-            sim = simulate(template, weeks=104, seed=seed, geos=3, channels=list(CHANNELS))
+            sim = simulate(template, weeks=104, seed=seed, geos=args.geos, channels=list(CHANNELS))
             data, _ = sim.write(Path(folder) / str(seed))
             panel = load_panel(data, ColumnSpec("date", "revenue", CHANNELS,
-                                                tuple(template.controls), "geo"))
+                                                tuple(template.controls),
+                                                "geo" if args.geos > 1 else None))
             summary = mmm.fit(panel, spec, options).summary()
             for channel in CHANNELS:
                 truth = sim.truth["channels"][channel]["roas"]
@@ -50,7 +52,8 @@ def main() -> None:
                 errors.append(ch["roas_mean"] / truth - 1)
                 rows.append((seed, channel, truth, ch["roas_mean"], ch["roas_hdi_low"],
                              ch["roas_hdi_high"], hit, summary["diagnostics"]["rhat_max"]))
-    print(f"sampler: {args.chains} chains x {args.tune} tune x {args.draws} draws")
+    print(f"{args.geos} geo(s); sampler: {args.chains} chains x {args.tune} tune x "
+          f"{args.draws} draws")
     print(f"{'seed':>4} {'channel':<8}{'true':>8}{'mean':>8}{'94% HDI':>20}  inside  r-hat")
     for seed, channel, truth, mean, low, high, hit, rhat in rows:
         print(f"{seed:>4} {channel:<8}{truth:>8.3f}{mean:>8.3f}   [{low:>6.3f}, {high:>6.3f}]"

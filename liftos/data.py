@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from liftos.csvfile import read_csv
+from liftos.csvfile import check_file, read_csv
 from liftos.errors import InputError
 from liftos.features.calendar import to_weekly
 
@@ -157,10 +157,7 @@ class _RowNamer:
 
 def _read_table(path: Path) -> tuple[pl.DataFrame, list[int] | None]:
     """The table, and for a CSV the file line of each row (None for Parquet)."""
-    if not path.exists():
-        raise InputError("file_exists", "file not found", str(path))
-    if path.is_dir():
-        raise InputError("file_exists", "is a folder, not a table file", str(path))
+    check_file(path)
     lines = None
     try:
         if path.suffix.lower() == ".parquet":
@@ -302,15 +299,19 @@ def _frame_to_panel(frame: pl.DataFrame, spec: ColumnSpec, source: str,
     geos = list(dict.fromkeys(frame[geo_column].to_list()))
     per_geo = {geo: frame.filter(pl.col(geo_column) == geo).sort(spec.date_column)
                for geo in geos}
+    weeks = frame[spec.date_column].unique().sort()
+    for geo, part in per_geo.items():  # blame the geo that lacks weeks, naming them
+        missing = weeks.filter(~weeks.is_in(part[spec.date_column].implode()))
+        if len(missing):
+            shown = ", ".join(str(d) for d in missing.head(5).to_list())
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            message = (f"geo '{geo}' lacks {len(missing)} week(s) that other geos have: "
+                       f"{shown}{more}; every geo needs the same weeks")
+            if rows is None:
+                raise InputError("balanced_panel", message, source)
+            raise rows.error("balanced_panel", message, spec.date_column)
     reference = per_geo[geos[0]][spec.date_column]
     _check_weekly_steps(reference, spec.date_column, rows, geos[0])
-    for geo, part in per_geo.items():
-        if not part[spec.date_column].equals(reference):
-            if rows is None:
-                raise InputError("balanced_panel", f"geo '{geo}' has different weeks", source)
-            raise rows.error("balanced_panel",
-                             f"geo '{geo}' covers different weeks than geo '{geos[0]}'; every "
-                             "geo needs the same weeks", spec.date_column)
     stack = lambda cols: np.stack(
         [part.select(cols).to_numpy().astype(float) for part in per_geo.values()])
     return Panel(

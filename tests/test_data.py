@@ -207,3 +207,13 @@ def test_absurd_values_are_refused_before_a_fit(tmp_path, column, value, rule):
     rows = weekly_rows()
     rows[3][HEADER.index(column)] = value
     expect_error(write_csv(tmp_path / "d.csv", HEADER, rows), rule, column=column, line=5)
+
+
+def test_an_unbalanced_geo_panel_blames_the_geo_that_lacks_weeks(tmp_path):
+    header = ["date", "geo", "revenue", "tv", "search", "price"]
+    rows = [[r[0], geo, *r[1:]] for geo in ("north", "south") for r in weekly_rows(20)]
+    rows = [r for r in rows if not (r[1] == "north" and r[0] == "2024-02-05")]
+    spec = ColumnSpec("date", "revenue", ("tv", "search"), ("price",), "geo")
+    error = expect_error(write_csv(tmp_path / "g.csv", header, rows), "balanced_panel",
+                         spec=spec)
+    assert "geo 'north' lacks 1 week(s) that other geos have: 2024-02-05" in str(error)

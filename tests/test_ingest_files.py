@@ -153,3 +153,19 @@ def test_blank_lines_in_a_csv_are_fine(tmp_path, home, template):
     path = tmp_path / "ads.csv"
     path.write_text("date,campaign_name,spend\n\n2025-01-06,Brand search,12.50\n\n")
     assert ingest_file(path, "acme", template, home=home).inserted == 1
+
+
+def test_files_that_are_not_utf8_csv(tmp_path, home, template):
+    latin = tmp_path / "latin.csv"  # a Latin-1 export: é in a column nobody uses
+    latin.write_bytes("date,campaign_name,spend,note\n2025-01-06,Brand search,12.50,"
+                      "caf\xe9\n".encode("latin-1"))
+    assert ingest_file(latin, "acme", template, home=home).inserted == 1
+    workbook = tmp_path / "ads.csv"
+    workbook.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    with pytest.raises(InputError, match=r"ads.csv: this is a ZIP archive \(an .xlsx "
+                                         r"workbook\?\), not a CSV file"):
+        ingest_file(workbook, "acme", template, home=home)
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match="loop.csv: a symbolic link that points nowhere"):
+        ingest_file(loop, "acme", template, home=home)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import polars as pl
 
 from liftos.config import ChannelRule, Template
-from liftos.csvfile import read_csv
+from liftos.csvfile import check_file, read_csv
 from liftos.errors import InputError
 from liftos.home import DataHome, atomic_write
 from liftos.ingest.curate import Curator, IngestCounts, curated_path
@@ -37,8 +37,7 @@ def ingest_file(path: str | Path, tenant: str, template: Template, kind: Kind = 
     """Land the file verbatim, parse it, check it and upsert it into the tenant's canonical
     tables. Rows outside ``since .. until`` are quarantined (``dates_in_range``)."""
     home, path = home or DataHome(), Path(path)
-    if not path.exists():
-        raise InputError("file_exists", "file not found", str(path))
+    check_file(path)
     payload = path.read_bytes()
     request = {"kind": kind, "file": str(path), "currency": currency,
                "since": since and since.isoformat(), "until": until and until.isoformat()}
