@@ -283,6 +283,16 @@ def _to_weekly_if_daily(frame: pl.DataFrame, spec: ColumnSpec, geo_column: str,
                                            .median().alias("step"))
     if steps["step"].max() is None or steps["step"].max() > 1:
         return frame
+    for (geo,), part in frame.group_by(geo_column):
+        days = part[spec.date_column]
+        expected = pl.date_range(days.min(), days.max(), "1d", eager=True)
+        missing = expected.filter(~expected.is_in(days.implode()))
+        if len(missing):
+            shown = ", ".join(str(d) for d in missing.head(5).to_list())
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            where = "" if geo == SINGLE_GEO else f" in geo '{geo}'"
+            raise rows.error("no_missing_days", f"daily data lacks {len(missing)} day(s)"
+                             f"{where}: {shown}{more}", spec.date_column)
     weekly, dropped = to_weekly(frame, spec.date_column, sum_columns=[spec.target, *spec.channels],
                                 mean_columns=list(spec.controls), by=[geo_column],
                                 week_start=week_start)

@@ -217,3 +217,21 @@ def test_an_unbalanced_geo_panel_blames_the_geo_that_lacks_weeks(tmp_path):
     error = expect_error(write_csv(tmp_path / "g.csv", header, rows), "balanced_panel",
                          spec=spec)
     assert "geo 'north' lacks 1 week(s) that other geos have: 2024-02-05" in str(error)
+
+
+def test_daily_data_with_missing_days_names_them(tmp_path):
+    start = date(2024, 1, 1)
+    rows = [[(start + timedelta(days=i)).isoformat(), 10.0 + (i % 5), 1.0 + (i % 3), 2.0, 1.0]
+            for i in range(7 * 10) if i not in (17, 18)]
+    error = expect_error(write_csv(tmp_path / "daily.csv", HEADER, rows), "no_missing_days",
+                         column="date")
+    assert "daily data lacks 2 day(s): 2024-01-18, 2024-01-19" in str(error)
+
+
+def test_a_quoted_header_is_named_by_its_real_name(tmp_path):
+    path = tmp_path / "d.csv"
+    lines = ['"date","revenue","tv, national","search","price"'] + [
+        ",".join(str(v) for v in row) for row in weekly_rows()]
+    path.write_text("\n".join(lines) + "\n")
+    spec = ColumnSpec("date", "revenue", ("tv, national", "search"), ("price",))
+    assert load_panel(path, spec).channels == ["tv, national", "search"]
