@@ -7,6 +7,8 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from liftos.errors import LiftOSError, register_secret
+
 
 class ChromaServer(Block):
     """A Chroma server for the memory store (``liftos memory`` and the ``remember-run`` stage).
@@ -28,5 +30,24 @@ class ChromaServer(Block):
 
         headers = ({"Authorization": f"Bearer {self.token.get_secret_value()}"}
                    if self.token else None)
-        return chromadb.HttpClient(host=self.host, port=self.port, ssl=self.ssl, headers=headers,
-                                   settings=Settings(anonymized_telemetry=False))
+        if self.token:
+            register_secret(self.token.get_secret_value())
+        try:
+            return chromadb.HttpClient(host=self.host, port=self.port, ssl=self.ssl,
+                                       headers=headers,
+                                       settings=Settings(anonymized_telemetry=False))
+        except ValueError:  # chromadb says nothing (an empty ValueError): ask the server why
+            raise LiftOSError(self._refusal(headers)) from None
+
+    def _refusal(self, headers: dict | None) -> str:
+        import httpx
+
+        url = f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}/api/v2/heartbeat"
+        try:
+            status = httpx.get(url, headers=headers, timeout=10).status_code
+        except httpx.HTTPError as exc:
+            return f"Chroma server {self.host}:{self.port} unreachable ({type(exc).__name__})"
+        if status in (401, 403):
+            return (f"Chroma server {self.host}:{self.port} refused the memory store (HTTP "
+                    f"{status}): the token in the ChromaServer block is not accepted")
+        return f"Chroma server {self.host}:{self.port} answered HTTP {status}"
