@@ -122,11 +122,11 @@ def test_geo_model_pools_channel_effects(tmp_path):
     assert result.design.n_geos == 3 and "effect_geo_sd_0" in result.idata.posterior
     summary = result.summary()
     assert summary["diagnostics"]["rhat_max"] < 1.05
-    # On this seed the truth sits at the edge of the 94% HDI for search (posterior mean +9%;
-    # 2.949 <= 2.958 at 4 x 1000 draws), so the pooled model is held to a relative error.
+    # Each geo has its own seasonality here; with one shared seasonal shape the model put it
+    # on search (+9%, truth on the HDI edge; 12/20 covered over 10 seeds, bench_coverage.py).
     for channel in ("search", "tv"):
         true_roas = sim.truth["channels"][channel]["roas"]
         ch = summary["channels"][channel]
-        assert abs(ch["roas_mean"] / true_roas - 1) < 0.15, (channel, true_roas, ch)
+        assert ch["roas_hdi_low"] <= true_roas <= ch["roas_hdi_high"], (channel, true_roas, ch)
     contributions = result.contributions(np.arange(10))
     assert contributions.shape == (10, 3, 104, 2) and (contributions >= 0).all()

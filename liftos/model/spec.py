@@ -21,6 +21,7 @@ from liftos.features.calendar import event_dummies, fourier_features, linear_tre
 from liftos.features.transforms import lagged
 
 MIN_ROWS_PER_PARAMETER = 2
+GEO_SEASON_SIGMA = 0.5  # prior sd of a geo's seasonal deviation from the shared shape
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ class ModelSpec:
                           for c in self.channels)
         geo_terms = (n_geos + 1) * len(self.channels) if n_geos > 1 else 0
         baseline = n_geos * (2 if self.template.trend else 1)
-        return (per_channel + geo_terms + baseline + 2 * self.fourier_order
+        seasonal = 2 * self.fourier_order * (1 + (n_geos if n_geos > 1 else 0))
+        return (per_channel + geo_terms + baseline + seasonal
                 + len(self.controls) + len(self.events) + 1)
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +205,11 @@ class Design:
             blocks.append((onehot * trend, [f"trend[{g}]" for g in self.geos], 1.0))
         blocks.append((np.tile(self.fourier, (G, 1)),
                        [f"fourier[{k}]" for k in range(self.fourier.shape[1])], 1.0))
+        if G > 1:  # each geo's own seasonal deviation, shrunk towards the shared shape
+            per_geo = (onehot[:, :, None] * np.tile(self.fourier, (G, 1))[:, None, :])
+            blocks.append((per_geo.reshape(G * T, -1),
+                           [f"fourier[{g}][{k}]" for g in self.geos
+                            for k in range(self.fourier.shape[1])], GEO_SEASON_SIGMA))
         blocks.append((self.covariates.reshape(G * T, -1), list(self.covariate_names), 1.0))
         matrix = np.concatenate([m for m, _, _ in blocks], axis=1)
         names = [n for _, ns, _ in blocks for n in ns]
