@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_coverage.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -98,8 +98,12 @@ def main() -> int:
             LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                          dashboard_address=None, silence_logs=40) as cluster:
         address = cluster.scheduler_address
-        mmm_refresh(tenant="demo", options=options, dask_address=address,
-                    run_validation=False)  # warm: compile, imports
+        # warm (compile, imports) and make a champion for the monitor: only a validated,
+        # gated model becomes one
+        from liftos.validation.runner import ValidationOptions
+
+        mmm_refresh(tenant="demo", options=options, dask_address=address, trust_threshold=0.0,
+                    validation=ValidationOptions(draws=100, tune=100, refutations=False))
         library_once()
         monitor(tenants=["demo"])
         for k in range(args.repeats):
