@@ -197,6 +197,17 @@ def _write_tenant(folder, **sources) -> None:
         "sources": sources}))
 
 
+def _killed_at(command: list[str], env: dict, fake, hook: str, count: int) -> str:
+    """Run ``command``; SIGKILL it when the fake serves its ``count``-th message or request."""
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    setattr(fake, hook, lambda n: n == count and os.kill(process.pid, signal.SIGKILL))
+    output, _ = process.communicate(timeout=240)
+    setattr(fake, hook, None)
+    assert process.returncode == -signal.SIGKILL, output
+    return output
+
+
 def test_backfill_killed_mid_way_resumes_to_the_same_table(tmp_path, ads, world, template):
     _write_tenant(tmp_path / "tenants", google_ads={"customer_id": "111-222-3334",
                                                     "chunk_days": 14})
@@ -207,12 +218,7 @@ def test_backfill_killed_mid_way_resumes_to_the_same_table(tmp_path, ads, world,
            "GOOGLE_ADS_REFRESH_TOKEN": ads.refresh_token, "GOOGLE_ADS_TOKEN_URI": ads.token_uri}
     command = [sys.executable, "-m", "liftos.cli", "ingest", "google-ads", "--tenant", "acme",
                "--since", "2024-01-01", "--until", "2024-06-30", "--endpoint", ads.endpoint]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    ads.on_message = lambda count: count == 20 and os.kill(process.pid, signal.SIGKILL)
-    output, _ = process.communicate(timeout=240)
-    assert process.returncode == -signal.SIGKILL, output
-    ads.on_message = None
+    output = _killed_at(command, env, ads, "on_message", 20)
     killed_home = DataHome(tmp_path / "killed")
     bookmarks = yaml.safe_load((killed_home.folder("acme", "state") / "google_ads.json")
                                .read_text())["streams"]
@@ -476,13 +482,8 @@ def test_klaviyo_sync_killed_mid_way_resumes_to_the_same_tables(tmp_path, klaviy
     command = [sys.executable, "-m", "liftos.cli", "ingest", "klaviyo", "--tenant", "acme",
                "--since", "2024-01-01", "--until", "2024-06-30", "--base-url",
                klaviyo_fake.base_url]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
     # 3 metric pages, then 13 two-week chunks per KPI: killed inside the second KPI
-    klaviyo_fake.on_request = lambda count: count == 20 and os.kill(process.pid, signal.SIGKILL)
-    output, _ = process.communicate(timeout=240)
-    assert process.returncode == -signal.SIGKILL, output
-    klaviyo_fake.on_request = None
+    output = _killed_at(command, env, klaviyo_fake, "on_request", 20)
     killed = DataHome(tmp_path / "killed")
     partial = pl.read_parquet(curated_path(killed, "acme", "outcome_daily"))
     assert 0 < partial.height < 3 * 182  # it died mid-sync
