@@ -8,7 +8,8 @@ started = time.perf_counter()
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.model import mmm
-from liftos.model.spec import FitOptions, ModelSpec
+from liftos.model.options import FitOptions
+from liftos.model.spec import ModelSpec
 
 data, draws, tune, chains, seed = sys.argv[1], *map(int, sys.argv[2:6])
 imported = time.perf_counter() - started

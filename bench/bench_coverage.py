@@ -18,8 +18,10 @@ from pathlib import Path
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.model import mmm
-from liftos.model.spec import FitOptions, ModelSpec
+from liftos.model.options import FitOptions
+from liftos.model.spec import ModelSpec
 from liftos.simulate import simulate
+from liftos_app.cli.options import add_model_options, model_options
 
 CHANNELS = ("search", "tv")
 
@@ -27,14 +29,13 @@ CHANNELS = ("search", "tv")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--draws", type=int, default=500, help="the test's settings by default")
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--chains", type=int, default=2)
+    # the sampler flags of `liftos fit`, at the geo test's settings
+    add_model_options(parser, defaults={"draws": 500, "tune": 500, "chains": 2})
     parser.add_argument("--geos", type=int, default=3)
     args = parser.parse_args()
     template = load_template("ecommerce")
     spec = ModelSpec(template, CHANNELS, tuple(template.controls), "revenue")
-    options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, progress=False)
+    options = model_options(args, FitOptions, progress=False)
     rows, inside, errors = [], 0, []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(1, args.seeds + 1):

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from liftos_app.cli.options import add_model_options
+
 HERE = Path(__file__).resolve().parent
 TRUE_ROAS = {"x1": 4968.0, "x2": 2275.0}
 
@@ -46,10 +48,7 @@ def main() -> None:
     shared = HERE.parent.parent / "shared" / "data" / "mmm_example.csv"
     bundled = HERE.parent / "tests" / "data" / "mmm_example.csv"
     parser.add_argument("--data", type=Path, default=shared if shared.exists() else bundled)
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1)
+    add_model_options(parser)  # the sampler flags of `liftos fit`
     args = parser.parse_args()
 
     rows = []

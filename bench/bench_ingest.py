@@ -64,12 +64,12 @@ def main() -> None:
 def run(ads_port: int, oauth_port: int, work: Path, repeats: int = 3) -> list[tuple[str, str]]:
     import polars as pl
 
-    from blocks.credentials import GoogleAdsCredentials
     from liftos.config import load_template
     from liftos.home import DataHome
     from liftos.ingest import google_ads
     from liftos.ingest.curate import curated_path
     from liftos.ingest.quality import Checker
+    from liftos_app.blocks.credentials import GoogleAdsCredentials
 
     credentials = GoogleAdsCredentials(
         developer_token="fake-developer-token", client_id="fake-client",

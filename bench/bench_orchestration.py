@@ -55,14 +55,15 @@ def main() -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.monitor import monitor
-    from flows.refresh import mmm_refresh
     from liftos import monitor as monitor_lib
     from liftos import refresh
     from liftos.home import DataHome
-    from liftos.tenants import load_tenant_config
+    from liftos.model.options import ModelOptions
+    from liftos.tenancy import load_tenant_config
+    from liftos_app.flows.monitor import monitor
+    from liftos_app.flows.refresh import mmm_refresh
 
-    options = refresh.ModelOptions(draws=100, tune=100, chains=2, seed=1)
+    options = ModelOptions(draws=100, tune=100, chains=2, seed=1)
     inner: dict[str, float] = {}
     from liftos.memory.remember import run_memories
     from liftos.memory.store import MemoryStore
@@ -132,13 +133,14 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
     """Each stage as a task inside a flow vs the same library call (same inputs)."""
     from prefect import flow
 
-    from flows.dask_runner import LiftOSDaskTaskRunner
     from liftos import refresh
     from liftos.home import DataHome
-    from liftos.tenants import load_tenant_config
-    from tasks import stages
+    from liftos.model.options import ModelOptions
+    from liftos.tenancy import load_tenant_config
+    from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner
+    from liftos_app.tasks import stages
 
-    options = refresh.ModelOptions(draws=50, tune=50, chains=2, seed=2)
+    options = ModelOptions(draws=50, tune=50, chains=2, seed=2)
 
     def land_library():
         return refresh.land_input(refresh.tenant_ref(load_tenant_config("demo"), DataHome()))

@@ -34,7 +34,8 @@ def measure(mode: str) -> list[dict]:
     from liftos.config import load_template
     from liftos.data import ColumnSpec, load_panel
     from liftos.model import mmm
-    from liftos.model.spec import FitOptions, ModelSpec
+    from liftos.model.options import FitOptions
+    from liftos.model.spec import ModelSpec
     from liftos.simulate import simulate
     from liftos.validation.runner import ValidationOptions, validate
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from liftos.errors import LiftOSError, register_secret
+from liftos.memory.store import MemoryStore
+
+BLOCK_ENV = "LIFTOS_CHROMA_BLOCK"
 
 
 class ChromaServer(Block):
@@ -51,3 +55,11 @@ class ChromaServer(Block):
             return (f"Chroma server {self.host}:{self.port} refused the memory store (HTTP "
                     f"{status}): the token in the ChromaServer block is not accepted")
         return f"Chroma server {self.host}:{self.port} answered HTTP {status}"
+
+
+def memory_store() -> MemoryStore:
+    """The memory store of this deployment: on the Chroma server of the block named by
+    ``LIFTOS_CHROMA_BLOCK`` when set, else the library's default (``LIFTOS_CHROMA_HOST``, or
+    embedded under ``LIFTOS_HOME``)."""
+    name = os.environ.get(BLOCK_ENV)
+    return MemoryStore(client=ChromaServer.load(name).client()) if name else MemoryStore()

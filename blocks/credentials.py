@@ -121,7 +121,7 @@ def load_credentials(kind: str, block_name: str | None,
 
 
 def register() -> list[str]:
-    from blocks.chroma import ChromaServer
+    from liftos_app.blocks.chroma import ChromaServer
 
     types = [GoogleAdsCredentials, KlaviyoCredentials, ChromaServer]
     for block_type in types:

@@ -11,9 +11,10 @@ from datetime import date, timedelta
 
 from prefect import flow
 
-from flows.refresh import ingest_sources, mmm_refresh
 from liftos.errors import LiftOSError
-from liftos.refresh import ModelOptions, RunSummary
+from liftos.model.options import ModelOptions
+from liftos.refresh import RunSummary
+from liftos_app.flows.refresh import ingest_sources, mmm_refresh
 
 
 def cutoffs(start: date, end: date, step_weeks: int) -> list[str]:

@@ -18,9 +18,10 @@ from prefect.context import FlowRunContext
 from prefect.utilities.importtools import from_qualified_name
 from prefect_dask import DaskTaskRunner
 
+from liftos.settings import settings
+
 ADDRESS_VARIABLE = "liftos-dask-address"
 ADDRESS_ENV = "LIFTOS_DASK_ADDRESS"
-CLUSTER_SPEC = Path(__file__).resolve().parents[1] / "deployments" / "dask-cluster.yaml"
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def configured_address() -> tuple[str | None, str]:
 
 
 def cluster_spec(path: Path | None = None) -> tuple[str, dict[str, Any]]:
-    spec = yaml.safe_load((path or Path(os.environ.get("LIFTOS_DASK_CLUSTER", CLUSTER_SPEC)))
+    default = settings().deployment_file("dask-cluster.yaml")
+    spec = yaml.safe_load((path or Path(os.environ.get("LIFTOS_DASK_CLUSTER", default)))
                           .read_text()) or {}
     kwargs = dict(spec.get("cluster_kwargs") or {})
     if "distributed.LocalCluster" in spec.get("cluster_class", "distributed.LocalCluster"):

@@ -13,31 +13,31 @@ from typing import Any
 import yaml
 
 from liftos.errors import ConfigError
+from liftos.settings import settings
 
-REPO = Path(__file__).resolve().parents[1]
-PREFECT_YAML = REPO / "prefect.yaml"
-WORK_POOL = REPO / "deployments" / "work-pool.yaml"
-AUTOMATIONS = REPO / "deployments" / "automations.yaml"
+# Entrypoints (``flows/refresh.py:mmm_refresh``) are relative to the folder holding ``flows/``:
+# the repository in a checkout, ``liftos_app`` in an installed package.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
-    return yaml.safe_load(path.read_text())["deployments"]
+def deployments(path: Path | None = None) -> list[dict[str, Any]]:
+    return yaml.safe_load((path or settings().prefect_yaml).read_text())["deployments"]
 
 
 def load_entrypoint(entrypoint: str):
-    """``flows/refresh.py:mmm_refresh`` -> the flow object."""
+    """``flows/refresh.py:mmm_refresh`` -> the flow object (``liftos_app.flows.refresh``)."""
     file, name = entrypoint.split(":")
-    module = importlib.import_module(file.removesuffix(".py").replace("/", "."))
+    module = importlib.import_module("liftos_app." + file.removesuffix(".py").replace("/", "."))
     return getattr(module, name)
 
 
-def ensure_work_pool(spec_path: Path = WORK_POOL) -> str:
+def ensure_work_pool(spec_path: Path | None = None) -> str:
     """Create the process work pool if it does not exist; returns its name."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
 
-    spec = yaml.safe_load(spec_path.read_text())
+    spec = yaml.safe_load((spec_path or settings().deployment_file("work-pool.yaml")).read_text())
     with get_client(sync_client=True) as client:
         try:
             client.create_work_pool(WorkPoolCreate(
@@ -49,22 +49,24 @@ def ensure_work_pool(spec_path: Path = WORK_POOL) -> str:
 
 
 def deploy_all() -> None:
-    """``prefect deploy --all`` from the repository root (so the pull step points here)."""
-    env = {**os.environ, "PWD": str(REPO)}
+    """``prefect deploy --all`` from the folder holding ``flows/`` (so the pull step points
+    there)."""
+    env = {**os.environ, "PWD": str(SOURCE_ROOT)}
     command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
-               "--prefect-file", str(PREFECT_YAML)]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+               "--prefect-file", str(settings().prefect_yaml)]
+    done = subprocess.run(command, cwd=SOURCE_ROOT, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
         raise ConfigError(f"prefect deploy failed ({done.returncode}):\n{done.stdout[-2000:]}"
                           f"\n{done.stderr[-2000:]}")
 
 
-def automation_specs(path: Path = AUTOMATIONS, deployment_ids: dict[str, str] | None = None
+def automation_specs(path: Path | None = None, deployment_ids: dict[str, str] | None = None
                      ) -> list[Any]:
     """The automations as Prefect objects, each ``deployment: FLOW/NAME`` resolved to its id."""
     from prefect.automations import AutomationCore
 
+    path = path or settings().deployment_file("automations.yaml")
     specs = []
     for raw in yaml.safe_load(path.read_text())["automations"]:
         actions = []
@@ -81,7 +83,7 @@ def automation_specs(path: Path = AUTOMATIONS, deployment_ids: dict[str, str] | 
     return specs
 
 
-def create_automations(path: Path = AUTOMATIONS) -> list[str]:
+def create_automations(path: Path | None = None) -> list[str]:
     """Create (or replace, by name) the automations; returns their names."""
     from prefect.client.orchestration import get_client
 

@@ -40,7 +40,7 @@ def embedded_api() -> Iterator[str | None]:
     server = SubprocessASGIServer()
     server.start()
     watchdog = subprocess.Popen(
-        [sys.executable, "-m", "flows.embedded", str(os.getpid()),
+        [sys.executable, "-m", "liftos_app.flows.embedded", str(os.getpid()),
          str(server.server_process.pid), server.api_url],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

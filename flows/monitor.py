@@ -16,9 +16,9 @@ from prefect.runtime import flow_run
 from liftos import monitor as library
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
-from liftos.tenants import available_tenants
-from tasks.observability import artifact_key, run_url, tenant_resource
-from tasks.stages import stage
+from liftos.tenancy import available_tenants
+from liftos_app.tasks.observability import artifact_key, run_url, tenant_resource
+from liftos_app.tasks.stages import stage
 
 
 @task(name="check-tenant", task_run_name="check-{tenant}")
@@ -34,10 +34,10 @@ def check_tenant(tenant: str, data: str | None = None) -> library.MonitorCheck:
         emit_event(event="liftos.anomaly.detected", resource=tenant_resource(check.tenant),
                    payload=check.model_dump())
         from liftos.memory.remember import anomaly_memories
-        from liftos.memory.store import MemoryStore
+        from liftos_app.blocks.chroma import memory_store
 
         run_id = flow_run.id or ""
-        MemoryStore().remember(anomaly_memories(check, run_id, run_url(run_id)))
+        memory_store().remember(anomaly_memories(check, run_id, run_url(run_id)))
     return check
 
 

@@ -18,13 +18,14 @@ from typing import Any
 from prefect import flow, tags
 from prefect.futures import PrefectFuture, wait
 
-from flows.dask_runner import LiftOSDaskTaskRunner
 from liftos.errors import LiftOSError
-from liftos.refresh import ModelOptions, RunSummary
-from liftos.tenants import load_tenant_config
+from liftos.model.options import ModelOptions
+from liftos.refresh import RunSummary
+from liftos.tenancy import load_tenant_config
 from liftos.validation.runner import ValidationOptions
 from liftos.validation.trust import TRUST_THRESHOLD
-from tasks import ingest, stages
+from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner
+from liftos_app.tasks import ingest, stages
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ Every problem is reported with the file, the dotted key path and what was expect
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from liftos.features.transforms import (
     Prior,
     Saturation,
 )
+from liftos.settings import settings
 
 TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -130,9 +130,7 @@ class Template(_Strict):
 
 
 def templates_dir() -> Path:
-    """``LIFTOS_TEMPLATES_DIR`` if set, else the repository's ``templates/`` folder."""
-    env = os.environ.get("LIFTOS_TEMPLATES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "templates"
+    return settings().templates
 
 
 def available_templates() -> list[str]:

@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from liftos.settings import settings
+
 
 def liftos_home() -> Path:
-    return Path(os.environ.get("LIFTOS_HOME", ".liftos")).resolve()
+    return settings().home
 
 
 class DataHome:

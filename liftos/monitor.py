@@ -26,7 +26,7 @@ from liftos.errors import LiftOSError
 from liftos.home import DataHome, write_json
 from liftos.model.results import HDI_PROB, FitResult, hdi
 from liftos.refresh import Record
-from liftos.tenants import load_tenant_config
+from liftos.tenancy import load_tenant_config
 
 MAX_DRAWS = 1000
 _loaded: OrderedDict[tuple[str, float], FitResult] = OrderedDict()

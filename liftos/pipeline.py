@@ -10,7 +10,8 @@ from pathlib import Path
 from liftos.config import Template, load_template, load_tenant
 from liftos.data import ColumnSpec, Panel, load_panel
 from liftos.errors import ConfigError, LiftOSError
-from liftos.model.spec import FitOptions, ModelSpec
+from liftos.model.options import FitOptions
+from liftos.model.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 STALE_AFTER_REFIT = ("validation.json", "plots/trust_card.png")

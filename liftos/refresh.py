@@ -16,17 +16,18 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from liftos import code_version
 from liftos.data import Panel, file_sha256, load_panel
 from liftos.errors import InputError, LiftOSError
 from liftos.home import DataHome, atomic_write, write_json
-from liftos.model.spec import FitOptions, ModelSpec, build_design
-from liftos.tenants import Tenant
+from liftos.model.options import ModelOptions
+from liftos.model.spec import ModelSpec, build_design
+from liftos.tenancy import Tenant
 
 
 class Record(BaseModel):
@@ -35,20 +36,6 @@ class Record(BaseModel):
     def digest(self) -> str:
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-class ModelOptions(Record):
-    """Sampler settings a run may change (the Prefect UI shows them as a form)."""
-
-    draws: int = Field(1000, ge=1)
-    tune: int = Field(1000, ge=1)
-    chains: int = Field(4, ge=1)
-    seed: int = 1
-    sampler: Literal["nutpie", "pymc"] = "nutpie"
-
-    def fit_options(self, progress: bool = False) -> FitOptions:
-        return FitOptions(draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
-                          sampler=self.sampler, progress=progress)
 
 
 class TenantRef(Record):
@@ -144,7 +131,7 @@ def tenant_ref(tenant: Tenant, home: DataHome) -> TenantRef:
 
 def resolve(ref: TenantRef) -> Tenant:
     """The full tenant configuration behind a reference (re-read, and checked unchanged)."""
-    from liftos.tenants import load_tenant_config
+    from liftos.tenancy import load_tenant_config
 
     tenant = load_tenant_config(ref.config_source, template=ref.template, data=ref.data_path)
     if tenant.config_hash() != ref.config_hash:

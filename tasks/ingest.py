@@ -19,24 +19,28 @@ import yaml
 from prefect import task
 from prefect.concurrency.sync import concurrency, rate_limit
 
-from blocks.credentials import load_credentials
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
-from liftos.ingest import google_ads, klaviyo
-from liftos.ingest.curate import Curator, curated_path
+from liftos.ingest import sources
+from liftos.ingest.curate import curated_path
 from liftos.ingest.files import weekly_panel
 from liftos.ingest.klaviyo import SchemaError
 from liftos.ingest.quality import Checker, QualityFailed
+from liftos.ingest.sources import (
+    CONNECTORS,
+    ENDPOINT_FIELD,
+    curator,
+    source_settings,
+)
 from liftos.ingest.sync import SyncResult
-from liftos.tenants import load_tenant_config
-from tasks import observability
-from tasks.stages import StageFailed
+from liftos.settings import settings
+from liftos.tenancy import load_tenant_config
+from liftos_app.blocks.credentials import load_credentials
+from liftos_app.tasks import observability
+from liftos_app.tasks.stages import StageFailed
 
-LIMITS = Path(__file__).resolve().parents[1] / "deployments" / "limits.yaml"
-CONNECTORS = {"google_ads": (google_ads, "google-ads"), "klaviyo": (klaviyo, "klaviyo")}
 
-
-def ensure_limits(path: Path = LIMITS) -> list[str]:
+def ensure_limits(path: Path | None = None) -> list[str]:
     """Create the global concurrency/rate limits that do not exist yet (existing ones are left
     as an operator may have tuned them)."""
     from prefect.client.orchestration import get_client
@@ -45,7 +49,8 @@ def ensure_limits(path: Path = LIMITS) -> list[str]:
 
     created = []
     with get_client(sync_client=True) as client:
-        for spec in yaml.safe_load(path.read_text())["limits"]:
+        limits = path or settings().deployment_file("limits.yaml")
+        for spec in yaml.safe_load(limits.read_text())["limits"]:
             try:
                 client.read_global_concurrency_limit_by_name(spec["name"])
             except ObjectNotFound:
@@ -60,34 +65,31 @@ def ingest_source(tenant: str, source: str, since: str | None = None, until: str
     """Sync one source of the tenant into its canonical tables (incremental from the bookmarks,
     or from ``since``); publish counts, quality findings and schema drift."""
     config = load_tenant_config(tenant)
-    settings = getattr(config.sources, source, None)
-    if settings is None:
-        raise StageFailed(f"ingest-{source}", LiftOSError(
-            f"tenant {config.name} has no sources.{source} settings"))
-    module, kind = CONNECTORS[source]
-    override = {"endpoint" if source == "google_ads" else "base_url": endpoint}
-    data_home = DataHome(home)
-    curator = Curator(config.name, data_home, _run_label(source),
-                      Checker(config.sources.quality))
+    try:
+        source_settings(config, source)
+    except LiftOSError as exc:
+        raise StageFailed(f"ingest-{source}", exc) from None
+    kind = CONNECTORS[source][1]
+    store = curator(config, DataHome(home), _run_label(source))
     ensure_limits()
     try:
-        credentials = load_credentials(kind, settings.credentials, override)
+        credentials = load_credentials(kind, source_settings(config, source).credentials,
+                                       {ENDPOINT_FIELD[source]: endpoint})
         with concurrency(f"liftos-ingest-{kind}", occupy=1, strict=True):
-            result = module.sync(
-                credentials, config.name, config.template, settings,
-                since=_date(since), until=_date(until), home=data_home, curator=curator,
+            result = sources.ingest_source(
+                config, source, credentials, store, since=_date(since), until=_date(until),
                 throttle=lambda: rate_limit(f"liftos-rate-{kind}", strict=True),
                 progress=observability.log_line)
     except SchemaError as exc:
         observability.emit_schema_drift(config.name, source, str(exc), broken=True)
-        observability.publish_ingest(config.name, source, None, curator.reports, str(exc))
+        observability.publish_ingest(config.name, source, None, store.reports, str(exc))
         raise StageFailed(f"ingest-{source}", exc) from exc
     except LiftOSError as exc:
-        observability.publish_ingest(config.name, source, None, curator.reports, str(exc))
+        observability.publish_ingest(config.name, source, None, store.reports, str(exc))
         raise StageFailed(f"ingest-{source}", exc) from exc
     for drift in result.drift:
         observability.emit_schema_drift(config.name, source, drift.describe(), broken=False)
-    observability.publish_ingest(config.name, source, result, curator.reports)
+    observability.publish_ingest(config.name, source, result, store.reports)
     return _summary(result)
 
 

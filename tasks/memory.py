@@ -7,12 +7,13 @@ from datetime import date
 
 from prefect import task
 
-from liftos.memory.store import Hit, MemoryStore
-from tasks.stages import stage
+from liftos.memory.store import Hit
+from liftos_app.blocks.chroma import memory_store
+from liftos_app.tasks.stages import stage
 
 
 @task(name="search-memory", task_run_name="search-memory-{tenant}")
 @stage("search-memory")
 def search_memory(tenant: str, query: str, k: int = 5, channel: str | None = None,
                   kind: str | None = None, since: date | None = None) -> list[Hit]:
-    return MemoryStore().search(tenant, query, k=k, channel=channel, kind=kind, since=since)
+    return memory_store().search(tenant, query, k=k, channel=channel, kind=kind, since=since)

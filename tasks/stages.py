@@ -20,8 +20,9 @@ from prefect.runtime import flow_run
 from liftos import refresh
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
-from liftos.tenants import load_tenant_config
-from tasks import observability
+from liftos.model.options import ModelOptions
+from liftos.tenancy import load_tenant_config
+from liftos_app.tasks import observability
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,7 +77,7 @@ def build_features(validated: refresh.ValidatedPanel, memory_priors: float | Non
 
 @task(name="fit-model", cache_policy=STAGE_CACHE, persist_result=True)
 @stage("fit-model")
-def fit_model(features: refresh.Features, options: refresh.ModelOptions) -> refresh.FittedModel:
+def fit_model(features: refresh.Features, options: ModelOptions) -> refresh.FittedModel:
     """The heavy stage: submitted to Dask; sampling progress goes to a progress artifact."""
     progress = observability.SamplingProgress(features.panel.tenant.tenant)
     return refresh.fit_model(features, options, progress=progress.update)
@@ -128,7 +129,7 @@ def _dask_client():
 def remember_run(summary: refresh.RunSummary) -> int:
     """Store the run's insights in the tenant's memory (idempotent: a re-run updates)."""
     from liftos.memory.remember import run_memories
-    from liftos.memory.store import MemoryStore
+    from liftos_app.blocks.chroma import memory_store
 
     run_id = flow_run.id or ""
-    return MemoryStore().remember(run_memories(summary, run_id, observability.run_url(run_id)))
+    return memory_store().remember(run_memories(summary, run_id, observability.run_url(run_id)))

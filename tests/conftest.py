@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = REPO / "tests" / "data"
-DEMO_DATA = REPO / "liftos" / "sample_data" / "ecommerce_demo.csv"
+DEMO_DATA = REPO / "tenants" / "data" / "ecommerce_demo.csv"
 
 # Prefect reads its settings at import: keep the tests' Prefect state out of ~/.prefect.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-test-prefect-"))

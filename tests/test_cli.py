@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from liftos.cli import main
+from liftos_app.cli import main
 
 FIT_ARGS = ["--date-column", "date_week", "--target", "y", "--channels", "x1,x2",
             "--controls", "event_1,event_2", "--draws", "200", "--tune", "300", "--chains", "2",

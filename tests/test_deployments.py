@@ -10,7 +10,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from flows.deploy import PREFECT_YAML, WORK_POOL, automation_specs, deployments, load_entrypoint
+from liftos.settings import settings
+from liftos_app.flows.deploy import automation_specs, deployments, load_entrypoint
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def specs() -> list[dict]:
 
 def test_the_three_deployments_exist_on_the_process_pool(specs):
     assert {d["name"] for d in specs} == {"weekly-refresh", "monitor", "backfill"}
-    pool = yaml.safe_load(WORK_POOL.read_text())
+    pool = yaml.safe_load(settings().deployment_file("work-pool.yaml").read_text())
     assert pool["type"] == "process"
     assert all(d["work_pool"]["name"] == pool["name"] for d in specs)
 
@@ -37,7 +38,7 @@ def test_entrypoints_import_and_parameters_match_the_flow_signature(specs, index
 def test_crons_parse_and_fire_when_intended(specs):
     from prefect.client.schemas.schedules import CronSchedule
 
-    from liftos.tenants import load_tenant_config
+    from liftos.tenancy import load_tenant_config
 
     by_name = {d["name"]: d for d in specs}
     weekly = by_name["weekly-refresh"]["schedules"][0]
@@ -89,4 +90,4 @@ def test_prefect_yaml_is_the_only_home_of_crons():
     crons = [path for path in (REPO / "flows").rglob("*.py") if "cron=" in path.read_text()
              and path.name != "deploy.py"]
     assert not crons, f"crons outside prefect.yaml: {crons}"
-    assert PREFECT_YAML.exists()
+    assert settings().prefect_yaml.samefile(REPO / "prefect.yaml")  # the bundled link

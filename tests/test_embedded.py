@@ -48,7 +48,7 @@ def test_a_killed_run_is_marked_crashed_and_its_server_stopped(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(PREFECT_HOME=str(prefect_home), LIFTOS_HOME=str(home),
                LIFTOS_TENANTS_DIR=str(tenants), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    command = [sys.executable, "-m", "liftos.cli", "run", "--tenant", "acme", "--draws", "2000",
+    command = [sys.executable, "-m", "liftos_app.cli", "run", "--tenant", "acme", "--draws", "2000",
                "--tune", "2000", "--chains", "2"]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -73,7 +73,7 @@ def test_an_unknown_tenant_is_one_line_not_tracebacks(tmp_path, command):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), LIFTOS_HOME=str(tmp_path / "home"),
                PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    done = subprocess.run([sys.executable, "-m", "liftos.cli", *command], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-m", "liftos_app.cli", *command], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode != 0
     assert "unknown tenant 'ghost'" in done.stderr

@@ -101,7 +101,7 @@ def test_bad_files_name_file_column_and_row(tmp_path, home, template):
 def test_ingest_and_rebuild_commands(tmp_path, monkeypatch, capsys):
     from conftest import DEMO_DATA, write_tenant
 
-    from liftos.cli import main
+    from liftos_app.cli import main
 
     monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(tmp_path))
     monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))

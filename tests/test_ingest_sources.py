@@ -18,7 +18,6 @@ import pytest
 import yaml
 from conftest import FAKES_CERT_DIR, REPO
 
-from blocks.credentials import GoogleAdsCredentials, KlaviyoCredentials
 from liftos.config import load_template
 from liftos.fakes.google_ads import FakeGoogleAds
 from liftos.fakes.klaviyo import FakeKlaviyo
@@ -29,6 +28,7 @@ from liftos.ingest.curate import curated_path
 from liftos.ingest.landing import RawLanding
 from liftos.ingest.rebuild import rebuild
 from liftos.ingest.retry import RetryPolicy, SourceError
+from liftos_app.blocks.credentials import GoogleAdsCredentials, KlaviyoCredentials
 
 FAST = RetryPolicy(base_delay=0.05, max_delay=0.2, ceiling=5.0)
 ADS_SETTINGS = google_ads.GoogleAdsSettings(customer_id="111-222-3334", chunk_days=30)
@@ -216,7 +216,7 @@ def test_backfill_killed_mid_way_resumes_to_the_same_table(tmp_path, ads, world,
            "GOOGLE_ADS_DEVELOPER_TOKEN": ads.developer_token,
            "GOOGLE_ADS_CLIENT_ID": ads.client_id, "GOOGLE_ADS_CLIENT_SECRET": ads.client_secret,
            "GOOGLE_ADS_REFRESH_TOKEN": ads.refresh_token, "GOOGLE_ADS_TOKEN_URI": ads.token_uri}
-    command = [sys.executable, "-m", "liftos.cli", "ingest", "google-ads", "--tenant", "acme",
+    command = [sys.executable, "-m", "liftos_app.cli", "ingest", "google-ads", "--tenant", "acme",
                "--since", "2024-01-01", "--until", "2024-06-30", "--endpoint", ads.endpoint]
     output = _killed_at(command, env, ads, "on_message", 20)
     killed_home = DataHome(tmp_path / "killed")
@@ -314,8 +314,8 @@ def test_ingest_tasks_in_a_flow_limits_artifacts_drift_event_and_no_secret(
     from prefect import flow
     from test_orchestration import artifacts, events, flow_run_id
 
-    from flows.refresh import ingest_sources
-    from tasks.ingest import ensure_limits
+    from liftos_app.flows.refresh import ingest_sources
+    from liftos_app.tasks.ingest import ensure_limits
 
     _write_tenant(tmp_path / "tenants", google_ads={"customer_id": "111-222-3334",
                                                     "since": "2024-01-01", "chunk_days": 60},
@@ -479,7 +479,7 @@ def test_klaviyo_sync_killed_mid_way_resumes_to_the_same_tables(tmp_path, klaviy
     _write_tenant(tmp_path / "tenants", klaviyo={"chunk_days": 14})
     env = {**os.environ, "LIFTOS_TENANTS_DIR": str(tmp_path / "tenants"),
            "LIFTOS_HOME": str(tmp_path / "killed"), "KLAVIYO_API_KEY": klaviyo_fake.api_key}
-    command = [sys.executable, "-m", "liftos.cli", "ingest", "klaviyo", "--tenant", "acme",
+    command = [sys.executable, "-m", "liftos_app.cli", "ingest", "klaviyo", "--tenant", "acme",
                "--since", "2024-01-01", "--until", "2024-06-30", "--base-url",
                klaviyo_fake.base_url]
     # 3 metric pages, then 13 two-week chunks per KPI: killed inside the second KPI

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import free_port, local_server
 
-from blocks.chroma import ChromaServer
 from liftos.errors import LiftOSError
-from liftos.memory.store import Memory, MemoryStore
+from liftos.memory.store import Memory
+from liftos_app.blocks.chroma import ChromaServer, memory_store
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_memory_on_a_chroma_server_through_the_block(prefect_api, chroma_server,
     ChromaServer(host="127.0.0.1", port=chroma_server, token="s3cret-token").save(
         "liftos-memory", overwrite=True)
     monkeypatch.setenv("LIFTOS_CHROMA_BLOCK", "liftos-memory")
-    store = MemoryStore()
+    store = memory_store()
     assert type(store.client).__name__ != "PersistentClient"
     memories = [Memory(tenant="acme", kind="insight", channel="tv", run_id="r1",
                        text="TV carry-over lasts about eight weeks"),
@@ -41,7 +41,7 @@ def test_memory_on_a_chroma_server_through_the_block(prefect_api, chroma_server,
                        text="TV carry-over lasts about eight weeks at beta")]
     assert store.remember(memories) == 2
     assert store.remember(memories) == 2
-    hits = MemoryStore().search("acme", "how long does television advertising last", k=5)
+    hits = memory_store().search("acme", "how long does television advertising last", k=5)
     assert [h.memory.tenant for h in hits] == ["acme"]
 
 
@@ -97,13 +97,13 @@ def test_the_blocks_token_is_what_lets_memory_through(prefect_api, guarded_chrom
     monkeypatch.setenv("LIFTOS_CHROMA_BLOCK", "liftos-memory-wrong")
     with pytest.raises(LiftOSError, match=r"refused the memory store \(HTTP 401\): the token "
                                           r"in the ChromaServer block is not accepted"):
-        MemoryStore().remember([Memory(tenant="acme", kind="insight", text="refused")])
+        memory_store().remember([Memory(tenant="acme", kind="insight", text="refused")])
     assert seen and all(header == "Bearer wrong-token-000" for header in seen)
     seen.clear()
     ChromaServer(host="127.0.0.1", port=port, token=token).save("liftos-memory-right",
                                                                 overwrite=True)
     monkeypatch.setenv("LIFTOS_CHROMA_BLOCK", "liftos-memory-right")
-    store = MemoryStore()
+    store = memory_store()
     assert store.remember([Memory(tenant="gamma", kind="insight", run_id="r9",
                                   text="email drives repeat orders")]) == 1
     assert store.search("gamma", "repeat purchases", k=1)[0].memory.run_id == "r9"

@@ -12,8 +12,9 @@ import pytest
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.model import mmm
+from liftos.model.options import FitOptions
 from liftos.model.results import FitResult
-from liftos.model.spec import FitOptions, ModelSpec
+from liftos.model.spec import ModelSpec
 from liftos.simulate import simulate
 
 pytestmark = pytest.mark.slow
@@ -109,6 +110,28 @@ def test_save_then_load_in_a_new_process_gives_the_same_summaries(example_fit, t
     assert reloaded["fit"] == pytest.approx(saved["fit"])
     local = FitResult.load(tmp_path / "run")
     assert local.spec == example_fit.spec
+
+
+def test_model_variables_are_named_by_their_owner_with_role_prefixes(example_fit):
+    """Every block parameter carries the role of the transformation that owns it."""
+    expected = {"baseline_coef", "sigma"}
+    for block in example_fit.design.blocks:
+        expected |= {block.variable("adstock", p) for p in block.adstock.parameter_names}
+        expected |= {block.variable("saturation", p) for p in block.saturation.parameter_names}
+        expected.add(block.variable("effect"))
+    named = {v for v in example_fit.idata.posterior.data_vars if not v.endswith("__")}
+    assert named == expected  # (PyMC names unconstrained copies "..._log__" itself)
+    assert "adstock_alpha_0" in expected and "saturation_lam_0" in expected
+
+
+def test_a_fit_saved_with_unprefixed_names_still_loads(example_fit, tmp_path):
+    """Fits saved before the role prefixes (``alpha_0``) load with the same summaries."""
+    example_fit.save(tmp_path / "run")
+    old = example_fit.idata.copy()
+    old.posterior = old.posterior.rename({"adstock_alpha_0": "alpha_0", "saturation_lam_0": "lam_0"})
+    old.to_netcdf(str(tmp_path / "run" / "posterior.nc"))
+    loaded = FitResult.load(tmp_path / "run")
+    assert loaded.summary()["channels"] == example_fit.summary()["channels"]
 
 
 def test_geo_model_pools_channel_effects(tmp_path):

@@ -31,8 +31,8 @@ def tenants(tmp_path, monkeypatch, prefect_api):
 
 
 def run_refresh(dask_cluster, tenant="acme", **kwargs):
-    from flows.refresh import mmm_refresh
-    from liftos.refresh import ModelOptions
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.refresh import mmm_refresh
 
     options = ModelOptions(**{**SMALL, **kwargs.pop("options", {})})
     kwargs.setdefault("run_validation", False)  # validation has its own test below
@@ -123,7 +123,7 @@ def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
     assert len(progress) == 1 and float(progress[0].data) == 100.0
 
     from liftos.memory.store import MemoryStore
-    from tasks.memory import search_memory
+    from liftos_app.tasks.memory import search_memory
 
     memory = MemoryStore()  # the last stage remembered one insight per channel + the situation
     assert memory.count("acme") == 6
@@ -198,8 +198,8 @@ def test_crash_after_fit_then_rerun_does_not_refit(tenants, dask_cluster, monkey
 
 def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, dask_cluster,
                                                                      tmp_path):
-    from flows.refresh import portfolio_refresh
-    from liftos.refresh import ModelOptions
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.refresh import portfolio_refresh
 
     write_tenant(tenants, "north", DEMO_DATA)
     write_tenant(tenants, "south", DEMO_DATA)
@@ -228,9 +228,9 @@ def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, das
 
 
 def test_no_path_promotes_a_model_that_skipped_the_gate(tenants, dask_cluster):
-    from flows.refresh import portfolio_refresh
     from liftos.home import DataHome
-    from liftos.refresh import ModelOptions
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.refresh import portfolio_refresh
 
     write_tenant(tenants, "acme", DEMO_DATA)
     state = run_refresh(dask_cluster, run_validation=False)
@@ -248,7 +248,7 @@ def test_no_path_promotes_a_model_that_skipped_the_gate(tenants, dask_cluster):
 
 
 def test_monitor_flags_a_kpi_outside_the_predictive_interval(tenants, dask_cluster, tmp_path):
-    from flows.monitor import monitor
+    from liftos_app.flows.monitor import monitor
 
     write_tenant(tenants, "acme", DEMO_DATA)
     assert run_refresh(dask_cluster, **validated()).result().promoted
@@ -275,7 +275,7 @@ def test_monitor_flags_a_kpi_outside_the_predictive_interval(tenants, dask_clust
 
 
 def test_monitor_without_a_model_in_service_fails_clearly(tenants):
-    from flows.monitor import monitor
+    from liftos_app.flows.monitor import monitor
 
     write_tenant(tenants, "fresh", DEMO_DATA)
     state = monitor(tenants=["fresh"], return_state=True)
@@ -286,7 +286,7 @@ def test_monitor_without_a_model_in_service_fails_clearly(tenants):
 def test_dask_address_comes_from_variable_then_environment(prefect_api, monkeypatch):
     from prefect.variables import Variable
 
-    from flows.dask_runner import ADDRESS_ENV, ADDRESS_VARIABLE, configured_address
+    from liftos_app.flows.dask_runner import ADDRESS_ENV, ADDRESS_VARIABLE, configured_address
 
     monkeypatch.setenv(ADDRESS_ENV, "tcp://from-env:8786")
     assert configured_address() == ("tcp://from-env:8786", f"environment {ADDRESS_ENV}")

@@ -12,7 +12,8 @@ from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.errors import InputError
 from liftos.model import mmm
-from liftos.model.spec import Calibration, FitOptions, ModelSpec, build_design
+from liftos.model.options import FitOptions
+from liftos.model.spec import Calibration, ModelSpec, build_design
 from liftos.priors import calibrations_from_posterior
 from liftos.simulate import simulate
 

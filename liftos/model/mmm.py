@@ -23,7 +23,23 @@ import pytensor.tensor as pt
 
 from liftos.data import Panel
 from liftos.features.transforms import Prior
-from liftos.model.spec import Design, FitOptions, ModelSpec, build_design
+from liftos.model.options import FitOptions
+from liftos.model.spec import (
+    ADSTOCK,
+    BASELINE_COEF,
+    CALIBRATION,
+    EFFECT,
+    EFFECT_GEO_SD,
+    EFFECT_GEO_Z,
+    KPI,
+    LAGGED,
+    NOISE_SD,
+    SATURATION,
+    ChannelBlock,
+    Design,
+    ModelSpec,
+    build_design,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +57,18 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
     than a handful of small ones."""
     with pm.Model(check_bounds=False) as model:
         data = {name: pm.Data(name, value) for name, value in design.data_arrays().items()}
-        coef = pm.Normal("baseline_coef", 0.0, design.baseline_prior_sigma,
+        coef = pm.Normal(BASELINE_COEF, 0.0, design.baseline_prior_sigma,
                          shape=len(design.baseline_names))
         mu = pt.dot(data["baseline"], coef)
         columns = {}
         for b, block in enumerate(design.blocks):
-            term = _media_term(b, block, design, data[f"lagged_{b}"], data.get("geo_onehot"))
+            term = _media_term(block, design, data[block.variable(LAGGED)], data.get("geo_onehot"))
             mu = mu + term.sum(axis=1)
             columns.update({c: term[:, j] for j, c in enumerate(block.indices)})
         if spec.calibrations:
             _calibration_term(spec, columns, data)
-        sigma = pm.HalfNormal("sigma", 1.0)
-        pm.Normal("kpi", mu=mu, sigma=sigma, observed=data["y"])
+        sigma = pm.HalfNormal(NOISE_SD, 1.0)
+        pm.Normal(KPI, mu=mu, sigma=sigma, observed=data["y"])
     return model
 
 
@@ -62,38 +78,33 @@ def _calibration_term(spec: ModelSpec, columns: dict[int, Any], data: dict[str, 
     modelled = pt.stack([
         (data["calibration_mask"][k] * columns[spec.channels.index(c.channel)]).sum()
         for k, c in enumerate(spec.calibrations)])
-    pm.Normal("calibration", mu=modelled, sigma=data["calibration_sd"],
+    pm.Normal(CALIBRATION, mu=modelled, sigma=data["calibration_sd"],
               observed=data["calibration_target"])
 
 
-def _media_term(b: int, block, design: Design, lagged_spend, geo_onehot):
+def _media_term(block: ChannelBlock, design: Design, lagged_spend, geo_onehot):
     """Scaled contribution ``(N, Cb)`` of one block of channels."""
-    adstock, saturation = block.adstock, block.saturation
-    ad_params = {p: _vector_prior(f"{p}_{b}", [c.adstock.priors[p] for c in block.configs])
+    adstock, saturation, mask = block.adstock, block.saturation, design.masks[block.number]
+    ad_params = {p: _vector_prior(block.variable(ADSTOCK, p),
+                                  [c.adstock.priors[p] for c in block.configs])
                  for p in adstock.parameter_names}
-    sat_params = {p: _vector_prior(f"{p}_{b}", [c.saturation.priors[p] for c in block.configs])
+    sat_params = {p: _vector_prior(block.variable(SATURATION, p),
+                                   [c.saturation.priors[p] for c in block.configs])
                   for p in saturation.parameter_names}
-    weights = block_weights(pt, block, design.masks[b], ad_params)  # (L, Cb)
-    n_lags, n_channels = design.masks[b].shape
+    weights = block.weights(pt, mask, ad_params)  # (L, Cb)
+    n_lags, n_channels = mask.shape
     # lagged_spend is (N, L * Cb); a block-diagonal (L * Cb, Cb) weight matrix turns the adstock
     # into one matrix product, ~25% cheaper per gradient than broadcasting and summing.
     selector = np.kron(np.ones((n_lags, 1)), np.eye(n_channels))
     adstocked = pt.dot(lagged_spend, weights.reshape((n_lags * n_channels, 1)) * selector)
     saturated = saturation.apply(pt, adstocked, **sat_params)
-    effect = _vector_prior(f"effect_{b}", [c.effect_prior for c in block.configs])
+    effect = _vector_prior(block.variable(EFFECT), [c.effect_prior for c in block.configs])
     if design.n_geos > 1:
-        spread = pm.HalfNormal(f"effect_geo_sd_{b}", 0.3, shape=len(block.channels))
-        offset = pm.Normal(f"effect_geo_z_{b}", 0.0, 1.0, shape=(design.n_geos, len(block.channels)))
+        spread = pm.HalfNormal(block.variable(EFFECT_GEO_SD), 0.3, shape=len(block.channels))
+        offset = pm.Normal(block.variable(EFFECT_GEO_Z), 0.0, 1.0,
+                           shape=(design.n_geos, len(block.channels)))
         return pt.dot(geo_onehot, effect[None, :] * pt.exp(spread[None, :] * offset)) * saturated
     return effect * saturated
-
-
-def block_weights(xp: Any, block, mask: np.ndarray, params: dict[str, Any]) -> Any:
-    """Adstock weights ``(..., L, Cb)``, cut at each channel's own window, then normalised."""
-    lags = xp.arange(block.max_lag) if xp is pt else np.arange(block.max_lag, dtype=float)
-    raw = block.adstock.model_copy(update={"normalize": False}).weights(xp, lags, **params)
-    masked = raw if mask.all() else raw * mask
-    return masked / masked.sum(axis=-2, keepdims=True) if block.adstock.normalize else masked
 
 
 def _vector_prior(name: str, priors: list[Prior]):

@@ -7,7 +7,7 @@ model used, so a run reloaded in a new process gives identical summaries.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,19 @@ import liftos
 from liftos.data import Panel
 from liftos.errors import InputError
 from liftos.home import atomic_write, write_json
-from liftos.model.spec import Design, FitOptions, ModelSpec, build_design
+from liftos.model.options import FitOptions
+from liftos.model.spec import (
+    ADSTOCK,
+    BASELINE_COEF,
+    EFFECT,
+    EFFECT_GEO_SD,
+    EFFECT_GEO_Z,
+    NOISE_SD,
+    SATURATION,
+    Design,
+    ModelSpec,
+    build_design,
+)
 
 HDI_PROB = 0.94
 CHUNK_DRAWS = 500
@@ -63,24 +75,24 @@ class FitResult:
 
     def _block_params(self, b: int, index: np.ndarray) -> tuple[dict, dict, np.ndarray]:
         block = self.design.blocks[b]
-        ad = {p: self.draws(f"{p}_{b}")[index] for p in block.adstock.parameter_names}
-        sat = {p: self.draws(f"{p}_{b}")[index] for p in block.saturation.parameter_names}
-        effect = self.draws(f"effect_{b}")[index][:, None, :]  # (s, 1, Cb)
+        ad = {p: self.draws(block.variable(ADSTOCK, p))[index]
+              for p in block.adstock.parameter_names}
+        sat = {p: self.draws(block.variable(SATURATION, p))[index]
+               for p in block.saturation.parameter_names}
+        effect = self.draws(block.variable(EFFECT))[index][:, None, :]  # (s, 1, Cb)
         if self.design.n_geos > 1:
-            spread = self.draws(f"effect_geo_sd_{b}")[index][:, None, :]
-            offset = self.draws(f"effect_geo_z_{b}")[index]
+            spread = self.draws(block.variable(EFFECT_GEO_SD))[index][:, None, :]
+            offset = self.draws(block.variable(EFFECT_GEO_Z))[index]
             effect = effect * np.exp(spread * offset)  # (s, G, Cb)
         return ad, sat, effect
 
     def contributions(self, index: np.ndarray) -> np.ndarray:
         """Channel contributions in KPI units for the draws ``index``: ``(s, G, T, C)``."""
-        from liftos.model.mmm import block_weights
-
         G, T = self.design.y.shape
         out = np.zeros((len(index), G, T, len(self.spec.channels)))
         for b, block in enumerate(self.design.blocks):
             ad, sat, effect = self._block_params(b, index)
-            weights = block_weights(np, block, self.design.masks[b], ad)  # (s, L, Cb)
+            weights = block.weights(np, self.design.masks[b], ad)  # (s, L, Cb)
             adstocked = np.einsum("gtlc,slc->sgtc", self.design.lagged[b], weights)
             saturated = block.saturation.apply(
                 np, adstocked, **{k: v[:, None, None, :] for k, v in sat.items()})
@@ -92,7 +104,7 @@ class FitResult:
         """Non-media part of the expected KPI in KPI units: ``(s, G, T)``."""
         d = self.design
         G, T = d.y.shape
-        scaled = self.draws("baseline_coef")[index] @ d.baseline_matrix().T  # (s, N)
+        scaled = self.draws(BASELINE_COEF)[index] @ d.baseline_matrix().T  # (s, N)
         return scaled.reshape(len(index), G, T) * d.y_scale[None, :, None]
 
     def _chunks(self):
@@ -141,7 +153,7 @@ class FitResult:
         """Posterior predictive KPI draws ``(s, G, T)`` in KPI units (observation noise added)."""
         base = self.baseline(index) if base is None else base
         contrib = self.contributions(index) if contrib is None else contrib
-        sigma = self.draws("sigma")[index]
+        sigma = self.draws(NOISE_SD)[index]
         noise = np.random.default_rng(seed).normal(size=(len(index),) + self.design.y.shape)
         scaled_noise = noise * sigma[:, None, None] * self.design.y_scale[None, :, None]
         return base + contrib.sum(axis=3) + scaled_noise
@@ -163,14 +175,12 @@ class FitResult:
 
         Spend is split across geos by their historical share. With normalised adstock a spend
         held constant adstocks to itself, so the curve is effect * saturation(spend / scale)."""
-        from liftos.model.mmm import block_weights
-
         index = self.band_index()
         curves: dict[str, dict] = {}
         geo_share = self.panel.spend.sum(axis=1) / np.maximum(self.spend_totals(), 1e-12)  # (G,C)
         for b, block in enumerate(self.design.blocks):
             ad, sat, effect = self._block_params(b, index)
-            carry = block_weights(np, block, self.design.masks[b], ad).sum(axis=1)  # (s, Cb)
+            carry = block.weights(np, self.design.masks[b], ad).sum(axis=1)  # (s, Cb)
             for j, c in enumerate(block.indices):
                 weekly = self.panel.spend[:, :, c].sum(axis=0)
                 grid = np.linspace(0.0, max_multiple * weekly.max(), points)
@@ -238,8 +248,8 @@ class FitResult:
                 "roas_bounds": list(config.roas_bounds),
                 "roas_plausible": bool(config.roas_bounds[0] <= roas[:, c].mean()
                                        <= config.roas_bounds[1]),
-                "adstock": self._parameter_means(name, config.adstock),
-                "saturation": self._parameter_means(name, config.saturation),
+                "adstock": self._parameter_means(name, ADSTOCK, config.adstock),
+                "saturation": self._parameter_means(name, SATURATION, config.saturation),
             }
             if kpi.kind == "count":
                 entry["cost_per_kpi_mean"] = float(spend[c] / max(totals[:, c].mean(), 1e-12))
@@ -260,17 +270,17 @@ class FitResult:
                          "weeks": self.panel.n_weeks, "geos": self.panel.geos,
                          "start": str(self.panel.dates[0]), "end": str(self.panel.dates[-1]),
                          "notes": self.panel.notes},
-                "options": asdict(self.options),
+                "options": self.options.model_dump(),
             },
         }
         return self._summary
 
-    def _parameter_means(self, channel: str, transform) -> dict[str, Any]:
+    def _parameter_means(self, channel: str, role: str, transform) -> dict[str, Any]:
         c = self.spec.channels.index(channel)
         for b, block in enumerate(self.design.blocks):
             if c in block.indices:
                 j = block.indices.index(c)
-                means = {p: float(self.draws(f"{p}_{b}")[:, j].mean())
+                means = {p: float(self.draws(block.variable(role, p))[:, j].mean())
                          for p in transform.parameter_names}
                 return {"type": transform.type, **means}
         raise KeyError(channel)
@@ -282,7 +292,7 @@ class FitResult:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "posterior.nc", lambda p: self.idata.to_netcdf(str(p)))
         atomic_write(out / "panel.parquet", lambda p: self.panel.save(p))
-        config = {"spec": self.spec.to_dict(), "options": asdict(self.options),
+        config = {"spec": self.spec.to_dict(), "options": self.options.model_dump(),
                   "timing": self.timing,
                   "panel": {"source": self.panel.source, "sha256": self.panel.source_sha256,
                             "notes": self.panel.notes},
@@ -304,5 +314,25 @@ class FitResult:
         panel.notes = meta.get("notes", [])
         idata = az.from_netcdf(str(run / "posterior.nc"))
         idata.load()
-        return cls(spec=spec, panel=panel, design=build_design(panel, spec), idata=idata,
+        design = build_design(panel, spec)
+        _read_unprefixed_names(idata, design)
+        return cls(spec=spec, panel=panel, design=design, idata=idata,
                    options=FitOptions(**config["options"]), timing=config["timing"])
+
+
+def _read_unprefixed_names(idata: Any, design: Design) -> None:
+    """Fits saved before variable names had role prefixes called ``alpha_0`` what is now
+    ``adstock_alpha_0``: rename them so an older champion still loads."""
+    renames = {}
+    for block in design.blocks:
+        for role, transform in ((ADSTOCK, block.adstock), (SATURATION, block.saturation)):
+            for p in transform.parameter_names:
+                old = f"{p}_{block.number}"
+                if old in idata.posterior and block.variable(role, p) not in idata.posterior:
+                    renames[old] = block.variable(role, p)
+    if renames:
+        for group in idata.groups():
+            data = getattr(idata, group)
+            present = {k: v for k, v in renames.items() if k in data}
+            if present:
+                setattr(idata, group, data.rename(present))

@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -24,18 +24,16 @@ MIN_ROWS_PER_PARAMETER = 2
 GEO_SEASON_SIGMA = 0.5  # prior sd of a geo's seasonal deviation from the shared shape
 
 
-@dataclass(frozen=True)
-class FitOptions:
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    seed: int = 1
-    sampler: Literal["nutpie", "pymc"] = "nutpie"
-    progress: bool = True
-    cores: int | None = None
-    # "diag" is robust (no divergences on the reference data); "low_rank" takes ~3x fewer
-    # gradients per draw on correlated posteriors but diverged occasionally there (bench/).
-    mass_matrix: Literal["diag", "low_rank"] = "diag"
+# Variable roles: a block's parameters are prefixed by the transformation that owns them, so a
+# saturation parameter can never collide with an adstock one of the same name.
+ADSTOCK, SATURATION, EFFECT = "adstock", "saturation", "effect"
+EFFECT_GEO_SD, EFFECT_GEO_Z, LAGGED = "effect_geo_sd", "effect_geo_z", "lagged"
+BASELINE_COEF, NOISE_SD, KPI, CALIBRATION = "baseline_coef", "sigma", "kpi", "calibration"
+
+
+def variable_name(role: str, block: int, parameter: str = "") -> str:
+    """``adstock_alpha_0``, ``saturation_lam_1``, ``effect_0``, ``lagged_2``."""
+    return f"{role}_{parameter}_{block}" if parameter else f"{role}_{block}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,19 @@ class ChannelBlock:
     channels: tuple[str, ...]
     indices: tuple[int, ...]
     configs: tuple[ChannelConfig, ...]
+    number: int = 0
+
+    def variable(self, role: str, parameter: str = "") -> str:
+        """This block's PyMC variable of ``role``: the one owner of model variable names."""
+        return variable_name(role, self.number, parameter)
+
+    def weights(self, xp: Any, mask: np.ndarray, params: dict[str, Any]) -> Any:
+        """Adstock weights ``(..., L, Cb)``, cut at each channel's own window, then normalised;
+        ``xp`` is numpy (posterior draws) or pytensor (inside the model)."""
+        lags = np.arange(self.max_lag, dtype=float) if xp is np else xp.arange(self.max_lag)
+        raw = self.adstock.model_copy(update={"normalize": False}).weights(xp, lags, **params)
+        masked = raw if mask.all() else raw * mask
+        return masked / masked.sum(axis=-2, keepdims=True) if self.adstock.normalize else masked
 
     @property
     def adstock(self):
@@ -106,8 +117,8 @@ class ModelSpec:
         for i, channel in enumerate(self.channels):
             groups.setdefault(_form_key(self.channel_config(channel)), []).append(i)
         return [ChannelBlock(tuple(self.channels[i] for i in idx), tuple(idx),
-                             tuple(self.channel_config(self.channels[i]) for i in idx))
-                for idx in groups.values()]
+                             tuple(self.channel_config(self.channels[i]) for i in idx), b)
+                for b, idx in enumerate(groups.values())]
 
     def n_parameters(self, n_geos: int) -> int:
         """Free parameters, for the too-few-rows check and the data-to-parameter ratio."""
@@ -226,7 +237,7 @@ class Design:
         if G > 1:
             arrays["geo_onehot"] = np.repeat(np.eye(G), T, axis=0)
         for b, x in enumerate(self.lagged):
-            arrays[f"lagged_{b}"] = x.reshape(G * T, -1)  # (N, L * Cb), lag-major
+            arrays[variable_name(LAGGED, b)] = x.reshape(G * T, -1)  # (N, L * Cb), lag-major
         if self.calibration_mask is not None:
             arrays["calibration_mask"] = self.calibration_mask * np.repeat(
                 self.y_scale / self.y_scale.mean(), T)[None, :]

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from liftos.model.spec import EFFECT
+
 Group = Literal["convergence", "fit", "calibration", "plausibility", "refutation"]
 
 RHAT_OK, RHAT_BAD = 1.01, 1.1
@@ -135,8 +137,8 @@ def prior_contraction(result) -> dict[str, float]:
     import pymc as pm
 
     out = {}
-    for b, block in enumerate(result.design.blocks):
-        posterior = result.draws(f"effect_{b}")
+    for block in result.design.blocks:
+        posterior = result.draws(block.variable(EFFECT))
         for j, c in enumerate(block.indices):
             prior = block.configs[j].effect_prior
             draws = pm.draw(getattr(pm, prior.dist).dist(**prior.params), draws=4000,

@@ -67,8 +67,9 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
     from liftos.model import mmm
 
     result = FitResult.load(fit_dir)
-    fit_options = dataclasses.replace(result.options, draws=options.draws, tune=options.tune,
-                                      chains=options.chains, seed=options.seed, progress=False)
+    fit_options = result.options.model_copy(update={
+        "draws": options.draws, "tune": options.tune, "chains": options.chains,
+        "seed": options.seed, "progress": False})
     run = submit or _run_now
     jobs = {}
     if options.holdout_weeks:

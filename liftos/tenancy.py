@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +37,7 @@ from liftos.home import DataHome
 from liftos.ingest.google_ads import GoogleAdsSettings
 from liftos.ingest.klaviyo import KlaviyoSettings
 from liftos.ingest.quality import QualityRules
+from liftos.settings import settings
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -102,9 +102,7 @@ class Tenant(BaseModel):
 
 
 def tenants_dir() -> Path:
-    """``LIFTOS_TENANTS_DIR`` if set, else the repository's ``tenants/`` folder."""
-    env = os.environ.get("LIFTOS_TENANTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "tenants"
+    return settings().tenants
 
 
 def available_tenants() -> list[str]:

@@ -1,0 +1,144 @@
+"""Orchestration commands: ``run``, ``demo``, ``monitor``, ``deploy``, ``serve``, ``blocks``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from liftos_app.cli.model import print_summary
+from liftos_app.cli.options import add_model_options, add_tenant, model_options
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run the mmm-refresh Prefect flow for a tenant")
+    add_tenant(run, data=True)
+    run.add_argument("--template", default=None, help="template overriding the tenant file's")
+    add_model_options(run)
+    run.add_argument("--dask-address", default=None,
+                     help="an existing Dask scheduler (default: the configured one, else a "
+                          "local cluster)")
+    run.add_argument("--refresh", action="store_true",
+                     help="recompute stages whose inputs did not change (default: reuse them)")
+    run.set_defaults(handler=run_command)
+
+    demo = commands.add_parser("demo", help="the main job: mmm-refresh on the bundled demo tenant")
+    add_model_options(demo)
+    demo.set_defaults(handler=demo_command, tenant="demo", template=None, data=None,
+                      dask_address=None, refresh=False)
+
+    mon = commands.add_parser("monitor", help="check the newest week against the champion")
+    mon.add_argument("--tenant", action="append", default=None,
+                     help="tenant name (repeatable; default: every tenant with a champion)")
+    mon.add_argument("--data", default=None, help="data file or folder overriding the tenant's")
+    mon.set_defaults(handler=monitor_command)
+
+    commands.add_parser("deploy", help="create the work pool, limits, deployments and "
+                                       "automations (needs PREFECT_API_URL)").set_defaults(
+        handler=deploy_command)
+    commands.add_parser("serve", help="serve the deployments with their schedules from this "
+                                      "process (development)").set_defaults(handler=serve_command)
+
+    blocks = commands.add_parser("blocks", help="Prefect blocks: credentials, Chroma server")
+    sub = blocks.add_subparsers(dest="block_command", required=True)
+    sub.add_parser("register", help="register LiftOS block types with Prefect").set_defaults(
+        handler=blocks_register_command)
+    save = sub.add_parser("save", help="save credentials from the environment "
+                                       "(GOOGLE_ADS_* or KLAVIYO_API_KEY)")
+    save.add_argument("kind", choices=["google-ads", "klaviyo"], help="which API")
+    save.add_argument("--name", required=True, help="the block's name")
+    save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
+    save.set_defaults(handler=blocks_save_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from liftos_app.flows.embedded import embedded_api
+    from liftos_app.flows.refresh import mmm_refresh
+
+    options = model_options(args)
+    print(f"running mmm-refresh for tenant '{args.tenant}' (fit, then validation refits) ...",
+          file=sys.stderr)
+    with embedded_api():
+        state = mmm_refresh(tenant=args.tenant, template=args.template, data=args.data,
+                            options=options, dask_address=args.dask_address,
+                            refresh=args.refresh, return_state=True)
+    if not state.is_completed():
+        print(f"error: run {state.name}: {state.message}", file=sys.stderr)
+        return 1
+    summary = state.result()
+    fit_dir = Path(summary.fit_dir)
+    print_summary(json.loads((fit_dir / "summary.json").read_text()), fit_dir)
+    if summary.trust_score is not None:
+        verdict = ("now the champion" if summary.promoted
+                   else "not promoted: " + "; ".join(summary.decision))
+        print(f"trust score {summary.trust_score:.1f} / 100 ({fit_dir / 'validation.json'}): "
+              f"{verdict}")
+    for shift in summary.shifted:
+        print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the previous "
+              f"[{shift.previous_low:.3g}, {shift.previous_high:.3g}]")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    code = run_command(args)
+    if code == 0:
+        print("\nSee the run (artifacts: ROAS table, report, sampling progress; events) in the "
+              "Prefect UI:\n  prefect server start   # then open http://127.0.0.1:4200")
+    return code
+
+
+def monitor_command(args: argparse.Namespace) -> int:
+    from liftos_app.flows.embedded import embedded_api
+    from liftos_app.flows.monitor import monitor
+
+    with embedded_api():
+        checks = monitor(tenants=args.tenant, data=args.data)
+    for check in checks:
+        verdict = ", ".join(check.anomalies) or "no anomaly"
+        print(f"{check.tenant} week {check.week}: KPI {check.kpi_actual:,.0f}, expected "
+              f"{check.kpi_expected:,.0f} [{check.kpi_low:,.0f}, {check.kpi_high:,.0f}] "
+              f"({'in' if check.in_sample else 'out of'} sample): {verdict}")
+    return 0
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    from liftos_app.flows.deploy import (
+        create_automations,
+        deploy_all,
+        deployments,
+        ensure_work_pool,
+    )
+    from liftos_app.tasks.ingest import ensure_limits
+
+    pool = ensure_work_pool()
+    print(f"work pool: {pool}")
+    print("concurrency limits created: " + (", ".join(ensure_limits()) or "none missing"))
+    deploy_all()
+    print("deployments: " + ", ".join(d["name"] for d in deployments()))
+    print("automations: " + ", ".join(create_automations()))
+    print(f"start a worker: prefect worker start --pool {pool}")
+    return 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from liftos_app.flows.deploy import serve_all
+
+    serve_all()
+    return 0
+
+
+def blocks_register_command(args: argparse.Namespace) -> int:
+    from liftos_app.blocks.credentials import register
+
+    print("registered block types: " + ", ".join(register()))
+    return 0
+
+
+def blocks_save_command(args: argparse.Namespace) -> int:
+    from liftos_app.blocks.credentials import from_env
+
+    block = from_env(args.kind)
+    block.save(args.name, overwrite=args.overwrite)
+    print(f"saved {block._block_type_name} block '{args.name}' (secret fields encrypted)")
+    return 0

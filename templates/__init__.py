@@ -1,0 +1,1 @@
+"""Industry templates, shipped as package data of ``liftos.templates`` (see ``liftos.settings``)."""

@@ -1,0 +1,1 @@
+"""The bundled tenants, shipped as package data of ``liftos.tenants`` (see ``liftos.settings``)."""
