@@ -59,7 +59,7 @@ def main() -> int:
     from liftos import refresh
     from liftos.home import DataHome
     from liftos.model.options import ModelOptions
-    from liftos.tenancy import load_tenant_config
+    from liftos.tenancy import load_tenant
     from liftos_app.flows.monitor import monitor
     from liftos_app.flows.refresh import mmm_refresh
 
@@ -73,7 +73,7 @@ def main() -> int:
     MemoryStore.remember = _timed(MemoryStore.remember, "remember", inner)
 
     def library_once() -> float:
-        ref = refresh.tenant_ref(load_tenant_config("demo"), DataHome())
+        ref = refresh.tenant_ref(load_tenant("demo"), DataHome())
         started = time.perf_counter()
         landed = refresh.land_input(ref)
         features = refresh.build_features(refresh.validate_input(landed))
@@ -136,14 +136,14 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
     from liftos import refresh
     from liftos.home import DataHome
     from liftos.model.options import ModelOptions
-    from liftos.tenancy import load_tenant_config
+    from liftos.tenancy import load_tenant
     from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner
     from liftos_app.tasks import stages
 
     options = ModelOptions(draws=50, tune=50, chains=2, seed=2)
 
     def land_library():
-        return refresh.land_input(refresh.tenant_ref(load_tenant_config("demo"), DataHome()))
+        return refresh.land_input(refresh.tenant_ref(load_tenant("demo"), DataHome()))
 
     landed = land_library()
     validated = refresh.validate_input(landed)

@@ -1,5 +1,5 @@
-"""``backfill``: replay a tenant's history, one fit per cut-off week, without touching the model
-in service. Gives the run history that stability checks and memory learn from.
+"""``backfill``: replay a tenant's history, one fit per cut-off week, without touching the
+champion. Gives the run history that stability checks and memory learn from.
 
 Each cut-off is an ``mmm_refresh`` subflow (same stages, same caching: a re-run after a failure
 resumes at the first missing fit; same-shaped windows reuse the compiled model).
@@ -15,6 +15,7 @@ from liftos.errors import LiftOSError
 from liftos.model.options import ModelOptions
 from liftos.refresh import RunSummary
 from liftos_app.flows.refresh import ingest_sources, mmm_refresh
+from liftos_app.tasks.stages import resolve_tenant
 
 
 def cutoffs(start: date, end: date, step_weeks: int) -> list[str]:
@@ -36,7 +37,7 @@ def backfill(tenant: str, start: date, end: date, step_weeks: int = 4,
     For a tenant with ``sources``, history is ingested first, from ``history_since`` (default:
     each source's ``since`` setting, or its bookmarks) to ``end``, in chunks with a bookmark
     after each: a backfill killed mid-way resumes at its last stored chunk."""
-    panel = ingest_sources(tenant, since=history_since and history_since.isoformat(),
+    panel = ingest_sources(resolve_tenant(tenant), since=history_since and history_since.isoformat(),
                            until=end.isoformat())
     return [mmm_refresh(tenant=tenant, options=options, dask_address=dask_address, until=cut,
                         promote=False, data=panel, ingest=False)

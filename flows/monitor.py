@@ -29,7 +29,7 @@ def check_tenant(tenant: str, data: str | None = None) -> library.MonitorCheck:
         {"week": check.week, "kpi_actual": round(check.kpi_actual, 2),
          "kpi_expected": round(check.kpi_expected, 2), "kpi_low": round(check.kpi_low, 2),
          "kpi_high": round(check.kpi_high, 2), "anomalies": ", ".join(check.anomalies) or "none"}],
-        description=f"Newest week vs the model in service, {check.tenant}")
+        description=f"Newest week vs the champion, {check.tenant}")
     if check.anomalies:
         emit_event(event="liftos.anomaly.detected", resource=tenant_resource(check.tenant),
                    payload=check.model_dump())
@@ -44,14 +44,14 @@ def check_tenant(tenant: str, data: str | None = None) -> library.MonitorCheck:
 @flow(name="monitor", flow_run_name="monitor", validate_parameters=True)
 def monitor(tenants: list[str] | None = None, data: str | None = None
             ) -> list[library.MonitorCheck]:
-    """Check each tenant (default: every tenant with a model in service).
+    """Check each tenant (default: every tenant with a champion).
 
     Args:
-        tenants: tenant names; default all tenants in ``tenants/`` that have a current model.
+        tenants: tenant names; default all tenants in ``tenants/`` that have a champion.
         data: a data file overriding the tenant file's (single tenant only).
     """
     home = DataHome()
-    names = tenants or [t for t in available_tenants() if home.current(t) is not None]
+    names = tenants or [t for t in available_tenants() if home.champion(t) is not None]
     if data is not None and len(names) != 1:
         raise LiftOSError("monitor: 'data' overrides one tenant's data; pass exactly one tenant")
     return [check_tenant(name, data) for name in names]

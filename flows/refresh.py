@@ -6,7 +6,7 @@ In ``mmm_refresh`` light stages run in the flow's own process (a few ms of orche
 and the fit and its validation are submitted to Dask; in ``portfolio_refresh`` every stage is a
 Dask future, so the tenants' chains run side by side.
 
-Run locally: ``liftos run --tenant demo`` (or ``python -m flows.refresh demo``).
+Run locally: ``liftos run --tenant demo`` (or ``python -m liftos_app.flows.refresh demo``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prefect.futures import PrefectFuture, wait
 from liftos.errors import LiftOSError
 from liftos.model.options import ModelOptions
 from liftos.refresh import RunSummary
-from liftos.tenancy import load_tenant_config
+from liftos.tenancy import Tenant
 from liftos.validation.runner import ValidationOptions
 from liftos.validation.trust import TRUST_THRESHOLD
 from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner
@@ -68,14 +68,16 @@ class Chain:
 
 
 def refresh_chain(tenant: str, settings: RefreshSettings, chain: Chain) -> Any:
-    """Ingest (tenants with ``sources``), land, validate, featurize, fit, validate the model,
-    summarize (gate and promote) and remember: the one place the stage order is written.
-    Returns the summary (a future when ``chain.submit_all``)."""
+    """Resolve the tenant once, ingest (tenants with ``sources``), land, validate, featurize,
+    fit, validate the model, summarize (gate and promote) and remember: the one place the stage
+    order is written. Returns the summary (a future when ``chain.submit_all``)."""
     s = settings
-    data = s.data
-    if data is None and s.ingest:
-        data = ingest_sources(tenant, until=s.until, chain=chain)
-    landed = chain.light("land-input", stages.land_input, tenant, s.template, data)
+    # Resolved in the flow's process whatever the chain: which stages follow depends on it.
+    config = stages.resolve_tenant(tenant, s.template, s.data)
+    chain.stages["resolve-tenant"] = config
+    panel = ingest_sources(config, until=s.until, chain=chain) if (
+        s.data is None and s.ingest) else None
+    landed = chain.light("land-input", stages.land_input, config, panel)
     validated = chain.light("validate-input", stages.validate_input.with_options(
         refresh_cache=s.refresh), landed, s.until)
     # The champion may have changed since a cached run: recompute the memory-prior calibrations
@@ -131,14 +133,11 @@ def mmm_refresh(tenant: str = "demo", template: str | None = None, data: str | N
         return refresh_chain(tenant, settings, Chain(submit_all=False))
 
 
-def ingest_sources(tenant: str, since: str | None = None, until: str | None = None,
+def ingest_sources(tenant: Tenant, since: str | None = None, until: str | None = None,
                    chain: Chain | None = None) -> Any:
     """Sync each configured source, then build the weekly panel; None if the tenant has no
     sources (its data file is read as it is)."""
-    try:
-        sources = load_tenant_config(tenant).sources.configured()
-    except LiftOSError:
-        return None  # land-input resolves the tenant again and fails with its precise message
+    sources = tenant.sources.configured()
     if not sources:
         return None
     chain = chain or Chain(submit_all=False)
@@ -161,13 +160,18 @@ def portfolio_refresh(tenants: list[str], options: ModelOptions = ModelOptions()
                                validation=validation, trust_threshold=trust_threshold,
                                promote=promote)
     chains: dict[str, Chain] = {}
+    failed: dict[str, str] = {}
     for tenant in tenants:
         with tags(f"tenant:{tenant}"):
-            chains[tenant] = Chain(submit_all=True)
-            refresh_chain(tenant, settings, chains[tenant])
+            chain = Chain(submit_all=True)
+            try:
+                refresh_chain(tenant, settings, chain)
+                chains[tenant] = chain
+            except LiftOSError as exc:  # its configuration: the other tenants still run
+                failed[tenant] = str(exc)
     wait([future for chain in chains.values() for future in chain.futures()])
-    failed = {tenant: _first_failure(chain.futures()) for tenant, chain in chains.items()
-              if not all(f.state.is_completed() for f in chain.futures())}
+    failed |= {tenant: _first_failure(chain.futures()) for tenant, chain in chains.items()
+               if not all(f.state.is_completed() for f in chain.futures())}
     if failed:
         raise LiftOSError(f"{len(failed)} of {len(tenants)} tenant refresh(es) failed: "
                           + "; ".join(f"{t}: {m}" for t, m in failed.items()))

@@ -147,7 +147,7 @@ def load_template(name_or_path: str | Path, overrides: dict[str, Any] | None = N
     return _validate(merged, source)
 
 
-def load_tenant(path: str | Path) -> Template:
+def load_tenant_template(path: str | Path) -> Template:
     """Load a tenant file: ``template: NAME`` plus optional ``overrides:``."""
     path = Path(path)
     raw = _read_yaml(path)

@@ -8,7 +8,7 @@
       features/<key>/          model spec and design matrix of a validated panel
       fits/<key>/              posterior, summary, report of one fit (key: inputs + options)
       runs.jsonl               one line per completed refresh, append-only
-      current.json             the model in service (what monitoring compares against)
+      champion.json            the champion: the model in use (current.json before; still read)
       monitor/<week>.json      always-on checks
 
 Every write is atomic: a temporary file in the same folder, then a rename.
@@ -68,14 +68,18 @@ class DataHome:
         os.rename(staging, target)
         shutil.rmtree(previous, ignore_errors=True)
 
-    def current(self, tenant: str) -> dict[str, Any] | None:
-        """The pointer to the tenant's model in service, or None before the first refresh."""
-        path = self.tenant(tenant) / "current.json"
-        return json.loads(path.read_text()) if path.exists() else None
+    def champion(self, tenant: str) -> dict[str, Any] | None:
+        """The pointer to the tenant's champion, or None before the first promotion (a home
+        written before the rename holds it as ``current.json``)."""
+        for name in ("champion.json", "current.json"):
+            path = self.tenant(tenant) / name
+            if path.exists():
+                return json.loads(path.read_text())
+        return None
 
-    def set_current(self, tenant: str, record: dict[str, Any]) -> None:
+    def set_champion(self, tenant: str, record: dict[str, Any]) -> None:
         self.tenant(tenant).mkdir(parents=True, exist_ok=True)
-        write_json(self.tenant(tenant) / "current.json", record)
+        write_json(self.tenant(tenant) / "champion.json", record)
 
     def append_run(self, tenant: str, record: dict[str, Any]) -> None:
         self.tenant(tenant).mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
-"""Always-on monitoring: does the newest week look like what the model in service expects?
+"""Always-on monitoring: does the newest week look like what the champion expects?
 
-Two questions per tenant, answered from the current model's posterior without refitting:
+Two questions per tenant, answered from the champion's posterior without refitting:
 
 1. Is the KPI outside the 94% posterior predictive interval for that week?
 2. Did a channel's spend move enough to matter: by at least ``spend_change`` against its
@@ -26,7 +26,7 @@ from liftos.errors import LiftOSError
 from liftos.home import DataHome, write_json
 from liftos.model.results import HDI_PROB, FitResult, hdi
 from liftos.refresh import Record
-from liftos.tenancy import load_tenant_config
+from liftos.tenancy import load_tenant
 
 MAX_DRAWS = 1000
 _loaded: OrderedDict[tuple[str, float], FitResult] = OrderedDict()
@@ -77,17 +77,17 @@ def load_model(fit_dir: str | Path) -> FitResult:
 
 def check_tenant(tenant: str, home: DataHome | None = None, data: str | None = None,
                  thresholds: Thresholds = Thresholds()) -> MonitorCheck:
-    """Check the newest week of the tenant's data against its model in service."""
+    """Check the newest week of the tenant's data against its champion."""
     home = home or DataHome()
-    config = load_tenant_config(tenant, data=data)
-    current = home.current(config.name)
-    if current is None:
-        raise LiftOSError(f"tenant '{config.name}' has no model in service yet; run "
+    config = load_tenant(tenant, data=data)
+    champion = home.champion(config.name)
+    if champion is None:
+        raise LiftOSError(f"tenant '{config.name}' has no champion yet; run "
                           f"`liftos run --tenant {config.name}` first")
-    model = load_model(current["fit_dir"])
+    model = load_model(champion["fit_dir"])
     panel = load_panel(config.data_path, config.columns, week_start=config.template.week_start)
     check = check_latest_week(model, panel, thresholds, tenant=config.name,
-                              fit_dir=current["fit_dir"])
+                              fit_dir=champion["fit_dir"])
     write_json(home.folder(config.name, "monitor") / f"{check.week}.json", check.model_dump())
     return check
 

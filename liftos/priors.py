@@ -1,4 +1,4 @@
-"""Posteriors as priors: what the model in service learned, carried into the next fit.
+"""Posteriors as priors: what the champion learned, carried into the next fit.
 
 Why contributions and not parameters: effect and saturation trade off along a ridge in the
 posterior, so independent priors on each (moment-matched, even after converting them to the new

@@ -39,7 +39,8 @@ class Record(BaseModel):
 
 
 class TenantRef(Record):
-    """Which tenant, resolved how: what every stage needs to find its inputs again."""
+    """Which tenant, resolved how: the configuration read once at the start of a run (every
+    stage uses this copy, so a run cannot mix two versions of a tenant file) and the data home."""
 
     tenant: str
     config_source: str
@@ -47,6 +48,7 @@ class TenantRef(Record):
     template: str
     data_path: str
     home: str
+    config: Tenant
 
 
 class LandedInput(Record):
@@ -55,6 +57,10 @@ class LandedInput(Record):
     raw_path: str
     sha256: str
     size_bytes: int
+
+    def describe(self) -> str:
+        return (f"landed {self.source_path} ({self.size_bytes:,} bytes, sha256 "
+                f"{self.sha256[:12]})")
 
 
 class ValidatedPanel(Record):
@@ -68,6 +74,11 @@ class ValidatedPanel(Record):
     geos: tuple[str, ...]
     channels: tuple[str, ...]
     notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        notes = f"; {len(self.notes)} note(s): {'; '.join(self.notes)}" if self.notes else ""
+        return (f"validated {self.weeks} weeks ({self.first_week}..{self.last_week}), "
+                f"{len(self.geos)} geo(s), channels {', '.join(self.channels)}{notes}")
 
 
 class Features(Record):
@@ -84,6 +95,10 @@ class Features(Record):
     spec_sha256: str
     code_version: str
 
+    def describe(self) -> str:
+        return (f"features of {self.panel.weeks} weeks: {self.n_parameters} parameters, model "
+                f"signature {self.signature[:12]}, spec {self.spec_sha256[:12]}")
+
 
 class FittedModel(Record):
     features: Features
@@ -94,12 +109,20 @@ class FittedModel(Record):
     compile_cache_hit: bool
     diagnostics: dict[str, Any]
 
+    def describe(self) -> str:
+        d = self.diagnostics
+        cache = "compiled model reused" if self.compile_cache_hit else "compiled"
+        return (f"fitted {self.options.chains} x {self.options.draws} draws: {cache} in "
+                f"{self.compile_s:.1f} s, sampled in {self.sampling_s:.1f} s; r-hat max "
+                f"{d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, divergences "
+                f"{d['divergences']}")
+
 
 class RoasShift(Record):
     channel: str
-    previous_mean: float
-    previous_low: float
-    previous_high: float
+    champion_mean: float
+    champion_low: float
+    champion_high: float
     roas_mean: float
 
 
@@ -110,8 +133,8 @@ class RunSummary(Record):
     roas: dict[str, dict[str, float]]
     diagnostics: dict[str, Any]
     shifted: tuple[RoasShift, ...] = ()
-    previous_fit_dir: str | None = None
-    previous_roas: dict[str, float] = {}
+    champion_fit_dir: str | None = None
+    champion_roas: dict[str, float] = {}
     first_week: str = ""
     last_week: str = ""
     template: str = ""
@@ -122,22 +145,19 @@ class RunSummary(Record):
     promoted: bool = False
     decision: tuple[str, ...] = ()
 
+    def describe(self) -> str:
+        trust = "not validated" if self.trust_score is None else f"trust {self.trust_score:.1f}"
+        verdict = "promoted to champion" if self.promoted else (
+            "not promoted: " + "; ".join(self.decision) if self.decision else "not promoted")
+        shifted = f"; ROAS shifted: {', '.join(s.channel for s in self.shifted)}" if (
+            self.shifted) else ""
+        return f"{trust}; {verdict}{shifted}"
+
 
 def tenant_ref(tenant: Tenant, home: DataHome) -> TenantRef:
     return TenantRef(tenant=tenant.name, config_source=tenant.config_source,
                      config_hash=tenant.config_hash(), template=tenant.template.name,
-                     data_path=str(tenant.data_path), home=str(home.root))
-
-
-def resolve(ref: TenantRef) -> Tenant:
-    """The full tenant configuration behind a reference (re-read, and checked unchanged)."""
-    from liftos.tenancy import load_tenant_config
-
-    tenant = load_tenant_config(ref.config_source, template=ref.template, data=ref.data_path)
-    if tenant.config_hash() != ref.config_hash:
-        raise LiftOSError(f"tenant '{ref.tenant}': {ref.config_source} changed during the run; "
-                          "start a new run")
-    return tenant
+                     data_path=str(tenant.data_path), home=str(home.root), config=tenant)
 
 
 # ----------------------------------------------------------------------------------- stages
@@ -155,7 +175,7 @@ def land_input(ref: TenantRef) -> LandedInput:
 def validate_input(landed: LandedInput, until: str | None = None) -> ValidatedPanel:
     """Apply every input rule to the landed copy; errors name the original file. ``until``
     keeps the weeks starting on or before that date (to replay history)."""
-    tenant = resolve(landed.tenant)
+    tenant = landed.tenant.config
     try:
         panel = load_panel(landed.raw_path, tenant.columns, week_start=tenant.template.week_start)
     except InputError as exc:
@@ -176,9 +196,9 @@ def validate_input(landed: LandedInput, until: str | None = None) -> ValidatedPa
 def build_features(validated: ValidatedPanel, memory_priors: float | None = None) -> Features:
     """The model specification and its design matrix, written for audit and for the fit.
 
-    With ``memory_priors`` (a widening factor), what the tenant's model in service implies for
+    With ``memory_priors`` (a widening factor), what the tenant's champion implies for
     each channel's contribution over these weeks enters the spec as calibration terms."""
-    tenant = resolve(validated.tenant)
+    tenant = validated.tenant.config
     panel, spec = _panel_and_spec(validated, tenant)
     if memory_priors is not None:
         spec = dataclasses.replace(spec, calibrations=_champion_calibrations(
@@ -222,49 +242,65 @@ def fit_model(features: Features, options: ModelOptions, progress=None) -> Fitte
 
 def summarize_run(fitted: FittedModel, run_id: str | None = None, promote: bool = True,
                   trust_threshold: float | None = None) -> RunSummary:
-    """Write the report, compare ROAS with the champion, log the run, and promote it when
-    asked and the champion/challenger gate lets it (see :func:`gate`)."""
-    from liftos.model.results import FitResult
-    from liftos.report import write_report
+    """Read the fit's numbers (writing its report if missing), compare ROAS with the champion,
+    gate (see :func:`gate`), then record the run and promote it when the gate lets it."""
     from liftos.validation.runner import load_validation
 
     fit_dir = Path(fitted.fit_dir)
+    summary = fit_summary(fit_dir)
+    home = DataHome(fitted.features.panel.tenant.home)
+    champion = home.champion(fitted.features.panel.tenant.tenant)
+    validation = load_validation(fit_dir)
+    promoted, reasons = gate(validation, champion, promote, trust_threshold)
+    run = run_summary(fitted, summary, champion, validation, promoted, reasons)
+    record_run(home, run, fitted, run_id)
+    return run
+
+
+def fit_summary(fit_dir: Path) -> dict[str, Any]:
+    """The fit's ``summary.json``; its report is written now if it is missing."""
+    from liftos.model.results import FitResult
+    from liftos.report import write_report
+
     if not (fit_dir / "summary.json").exists():
         raise LiftOSError(f"fit folder {fit_dir} is missing its summary.json (deleted after the "
                           "fit was cached?); re-run with refresh=True")
-    ref = fitted.features.panel.tenant
-    home = DataHome(ref.home)
-    summary = json.loads((fit_dir / "summary.json").read_text())
-    report = fit_dir / "report.md"
-    if not report.exists():
+    if not (fit_dir / "report.md").exists():
         write_report(FitResult.load(fit_dir), fit_dir)
-    previous = home.current(ref.tenant)
-    shifted = roas_shifts(_previous_roas(previous), summary["channels"])
-    validation = load_validation(fit_dir)
-    promote, reasons = gate(validation, previous, promote, trust_threshold)
+    return json.loads((fit_dir / "summary.json").read_text())
+
+
+def run_summary(fitted: FittedModel, summary: dict[str, Any], champion: dict[str, Any] | None,
+                validation: dict[str, Any] | None, promoted: bool, reasons: tuple[str, ...]
+                ) -> RunSummary:
+    """What the run found, against the champion it was compared with."""
+    panel, ref = fitted.features.panel, fitted.features.panel.tenant
     roas = {name: {key: ch[key] for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high",
                                             "share_mean", "contribution_total_mean")}
             for name, ch in summary["channels"].items()}
-    run = RunSummary(
-        tenant=ref.tenant, fit_dir=str(fit_dir), report_path=str(report), roas=roas,
-        diagnostics=summary["diagnostics"], shifted=tuple(shifted),
-        previous_fit_dir=previous["fit_dir"] if previous else None,
-        previous_roas={c: r["roas_mean"] for c, r in _previous_roas(previous).items()},
-        first_week=fitted.features.panel.first_week, last_week=fitted.features.panel.last_week,
-        template=ref.template,
-        data_sha256=fitted.features.panel.source_sha256, config_hash=ref.config_hash,
-        signature=fitted.features.signature, promoted=promote, decision=reasons,
+    return RunSummary(
+        tenant=ref.tenant, fit_dir=fitted.fit_dir,
+        report_path=str(Path(fitted.fit_dir) / "report.md"), roas=roas,
+        diagnostics=summary["diagnostics"],
+        shifted=tuple(roas_shifts(_champion_roas(champion), summary["channels"])),
+        champion_fit_dir=champion["fit_dir"] if champion else None,
+        champion_roas={c: r["roas_mean"] for c, r in _champion_roas(champion).items()},
+        first_week=panel.first_week, last_week=panel.last_week, template=ref.template,
+        data_sha256=panel.source_sha256, config_hash=ref.config_hash,
+        signature=fitted.features.signature, promoted=promoted, decision=reasons,
         trust_score=validation["trust"]["score"] if validation else None)
-    record = {"run_id": run_id, "fit_dir": str(fit_dir), "roas": roas,
-              "trust_score": run.trust_score,
-              "data_path": fitted.features.panel.source_path,
-              "data_sha256": run.data_sha256, "config_hash": ref.config_hash,
-              "last_week": fitted.features.panel.last_week,
-              "at": datetime.now(UTC).isoformat()}
-    home.append_run(ref.tenant, {**record, "promoted": promote, "decision": list(reasons)})
-    if promote:
-        home.set_current(ref.tenant, record)
-    return run
+
+
+def record_run(home: DataHome, run: RunSummary, fitted: FittedModel, run_id: str | None) -> None:
+    """Append the run to ``runs.jsonl``; a promoted run becomes the champion."""
+    record = {"run_id": run_id, "fit_dir": run.fit_dir, "roas": run.roas,
+              "trust_score": run.trust_score, "data_path": fitted.features.panel.source_path,
+              "data_sha256": run.data_sha256, "config_hash": run.config_hash,
+              "last_week": run.last_week, "at": datetime.now(UTC).isoformat()}
+    home.append_run(run.tenant, {**record, "promoted": run.promoted,
+                                 "decision": list(run.decision)})
+    if run.promoted:
+        home.set_champion(run.tenant, record)
 
 
 NOT_VALIDATED = ("not validated: only a model that passed the validation gate can become "
@@ -294,6 +330,9 @@ class ValidationRecord(Record):
     passed: int
     checks: int
 
+    def describe(self) -> str:
+        return f"trust score {self.trust_score:.1f}: {self.passed} of {self.checks} checks passed"
+
 
 def validate_model(fitted: FittedModel, options=None, submit=None) -> ValidationRecord:
     """Run the validation suite on the fit (``validation.json`` beside it)."""
@@ -305,37 +344,37 @@ def validate_model(fitted: FittedModel, options=None, submit=None) -> Validation
                             checks=len(validation.checks))
 
 
-def roas_shifts(previous: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]
+def roas_shifts(champion: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]
                 ) -> list[RoasShift]:
-    """Channels whose new ROAS mean lies outside the previous run's 94% interval."""
+    """Channels whose new ROAS mean lies outside the champion's 94% interval."""
     shifts = []
     for channel, now in current.items():
-        before = previous.get(channel)
+        before = champion.get(channel)
         if before and not before["roas_hdi_low"] <= now["roas_mean"] <= before["roas_hdi_high"]:
-            shifts.append(RoasShift(channel=channel, previous_mean=before["roas_mean"],
-                                    previous_low=before["roas_hdi_low"],
-                                    previous_high=before["roas_hdi_high"],
+            shifts.append(RoasShift(channel=channel, champion_mean=before["roas_mean"],
+                                    champion_low=before["roas_hdi_low"],
+                                    champion_high=before["roas_hdi_high"],
                                     roas_mean=now["roas_mean"]))
     return shifts
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _previous_roas(current: dict[str, Any] | None) -> dict[str, dict[str, float]]:
-    return current.get("roas", {}) if current else {}
+def _champion_roas(champion: dict[str, Any] | None) -> dict[str, dict[str, float]]:
+    return champion.get("roas", {}) if champion else {}
 
 
 def _champion_calibrations(ref: TenantRef, panel: Panel, widen: float) -> tuple:
     from liftos.model.results import FitResult
     from liftos.priors import calibrations_from_posterior
 
-    current = DataHome(ref.home).current(ref.tenant)
-    if current is None:
+    pointer = DataHome(ref.home).champion(ref.tenant)
+    if pointer is None:
         return ()
-    champion = FitResult.load(current["fit_dir"])
+    champion = FitResult.load(pointer["fit_dir"])
     if list(champion.panel.channels) != list(panel.channels):
         return ()
     return calibrations_from_posterior(champion, panel, widen,
-                                       source=f"model in service {current['fit_dir']}")
+                                       source=f"champion {pointer['fit_dir']}")
 
 
 def _panel_and_spec(validated: ValidatedPanel, tenant: Tenant) -> tuple[Panel, ModelSpec]:

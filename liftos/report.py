@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-RHAT_OK = 1.01
-ESS_OK = 400
+from liftos.validation.thresholds import THRESHOLDS as T
 
 
 def write_report(result, out_dir: str | Path) -> Path:
@@ -70,9 +69,9 @@ def _markdown(summary: dict[str, Any], curves: dict[str, dict]) -> str:
               "![Contributions](plots/contributions.png)", "",
               "## Can we trust the sampler?", "",
               "| check | value | target | status |", "|---|---:|---:|---|",
-              _check_row("max r-hat", diag["rhat_max"], f"≤ {RHAT_OK}", diag["rhat_max"] <= RHAT_OK),
-              _check_row("min bulk ESS", diag["ess_bulk_min"], f"≥ {ESS_OK}",
-                         diag["ess_bulk_min"] >= ESS_OK),
+              _check_row("max r-hat", diag["rhat_max"], f"≤ {T.rhat_ok}", diag["rhat_max"] <= T.rhat_ok),
+              _check_row("min bulk ESS", diag["ess_bulk_min"], f"≥ {T.ess_ok}",
+                         diag["ess_bulk_min"] >= T.ess_ok),
               _check_row("divergences", diag["divergences"], "0", diag["divergences"] == 0),
               "",
               (f"Sampler {diag['sampler']}: {diag['chains']} chains × {diag['draws']} draws "

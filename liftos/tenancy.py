@@ -28,7 +28,7 @@ from liftos.config import (
     _format_errors,
     _read_yaml,
     load_template,
-    load_tenant,
+    load_tenant_template,
     named_yaml,
 )
 from liftos.data import ColumnSpec
@@ -94,6 +94,17 @@ class Tenant(BaseModel):
     config_source: str
     sources: SourcesConfig = SourcesConfig()
 
+    def describe(self) -> str:
+        return (f"tenant {self.name}: template {self.template.name}, "
+                f"{len(self.columns.channels)} channels, data {self.data_path}, config "
+                f"{self.config_hash()} ({self.config_source})")
+
+    def with_data(self, data: str | Path) -> Tenant:
+        """The same tenant reading ``data`` (a file, or a folder holding one), e.g. the weekly
+        panel its ingestion just built: the configuration is not read again."""
+        path = _data_path(Path(data), Path(self.config_source), from_cli=True)
+        return self.model_copy(update={"data_path": path})
+
     def config_hash(self) -> str:
         """Changes whenever anything that shapes the model changes (template, columns)."""
         blob = json.dumps({"template": self.template.model_dump(mode="json"),
@@ -109,7 +120,7 @@ def available_tenants() -> list[str]:
     return sorted(p.stem for p in tenants_dir().glob("*.yaml"))
 
 
-def load_tenant_config(name_or_path: str | Path, template: str | None = None,
+def load_tenant(name_or_path: str | Path, template: str | None = None,
                        data: str | Path | None = None) -> Tenant:
     """Resolve a tenant by name (``demo``) or path; ``template``/``data`` override the file's."""
     path = _tenant_path(name_or_path)
@@ -118,7 +129,7 @@ def load_tenant_config(name_or_path: str | Path, template: str | None = None,
     if not valid_tenant_name(name):
         raise ConfigError(f"{path}: key 'tenant': expected lowercase letters, digits, '-' or '_' "
                           f"(at most 63), got {name!r}")
-    resolved = load_tenant(path)
+    resolved = load_tenant_template(path)
     if template is not None:
         resolved = load_template(template, raw.get("overrides") or {}, overrides_source=str(path))
     source = _data_source(raw.get("data"), path)

@@ -34,7 +34,7 @@ from liftos.ingest.sources import (
 )
 from liftos.ingest.sync import SyncResult
 from liftos.settings import settings
-from liftos.tenancy import load_tenant_config
+from liftos.tenancy import Tenant
 from liftos_app.blocks.credentials import load_credentials
 from liftos_app.tasks import observability
 from liftos_app.tasks.stages import StageFailed
@@ -59,56 +59,60 @@ def ensure_limits(path: Path | None = None) -> list[str]:
     return created
 
 
-@task(name="ingest-source", task_run_name="ingest-{source}-{tenant}")
-def ingest_source(tenant: str, source: str, since: str | None = None, until: str | None = None,
+@task(name="ingest-source", task_run_name="ingest-{source}-{tenant.name}")
+def ingest_source(tenant: Tenant, source: str, since: str | None = None, until: str | None = None,
                   endpoint: str | None = None, home: str | None = None) -> dict[str, Any]:
     """Sync one source of the tenant into its canonical tables (incremental from the bookmarks,
     or from ``since``); publish counts, quality findings and schema drift."""
-    config = load_tenant_config(tenant)
     try:
-        source_settings(config, source)
+        source_config = source_settings(tenant, source)
     except LiftOSError as exc:
         raise StageFailed(f"ingest-{source}", exc) from None
     kind = CONNECTORS[source][1]
-    store = curator(config, DataHome(home), _run_label(source))
+    store = curator(tenant, DataHome(home), _run_label(source))
     ensure_limits()
     try:
-        credentials = load_credentials(kind, source_settings(config, source).credentials,
+        credentials = load_credentials(kind, source_config.credentials,
                                        {ENDPOINT_FIELD[source]: endpoint})
         with concurrency(f"liftos-ingest-{kind}", occupy=1, strict=True):
             result = sources.ingest_source(
-                config, source, credentials, store, since=_date(since), until=_date(until),
+                tenant, source, credentials, store, since=_date(since), until=_date(until),
                 throttle=lambda: rate_limit(f"liftos-rate-{kind}", strict=True),
                 progress=observability.log_line)
     except SchemaError as exc:
-        observability.emit_schema_drift(config.name, source, str(exc), broken=True)
-        observability.publish_ingest(config.name, source, None, store.reports, str(exc))
+        observability.emit_schema_drift(tenant.name, source, str(exc), broken=True)
+        observability.publish_ingest(tenant.name, source, None, store.reports, str(exc))
         raise StageFailed(f"ingest-{source}", exc) from exc
     except LiftOSError as exc:
-        observability.publish_ingest(config.name, source, None, store.reports, str(exc))
+        observability.publish_ingest(tenant.name, source, None, store.reports, str(exc))
         raise StageFailed(f"ingest-{source}", exc) from exc
     for drift in result.drift:
-        observability.emit_schema_drift(config.name, source, drift.describe(), broken=False)
-    observability.publish_ingest(config.name, source, result, store.reports)
+        observability.emit_schema_drift(tenant.name, source, drift.describe(), broken=False)
+    observability.publish_ingest(tenant.name, source, result, store.reports)
+    findings = sum(len(report["findings"]) for report in store.reports)
+    observability.log_line(f"{result.line()} in {result.seconds:.1f} s; {len(result.drift)} "
+                           f"schema drift(s), {findings} quality finding(s)")
     return _summary(result)
 
 
-@task(name="build-panel", task_run_name="build-panel-{tenant}")
-def build_panel(tenant: str, ingested: list[dict[str, Any]] | None = None,
+@task(name="build-panel", task_run_name="build-panel-{tenant.name}")
+def build_panel(tenant: Tenant, ingested: list[dict[str, Any]] | None = None,
                 home: str | None = None) -> str:
     """The weekly panel from the curated tables, after the cross-table checks (every week with
     spend has an outcome: critical)."""
-    config = load_tenant_config(tenant)
     data_home = DataHome(home)
     import polars as pl
 
-    media = pl.read_parquet(curated_path(data_home, config.name, "media_daily"))
-    outcome = pl.read_parquet(curated_path(data_home, config.name, "outcome_daily"))
-    report = Checker(config.sources.quality).check_panel(media, outcome, config.template.kpi.name)
+    media = pl.read_parquet(curated_path(data_home, tenant.name, "media_daily"))
+    outcome = pl.read_parquet(curated_path(data_home, tenant.name, "outcome_daily"))
+    report = Checker(tenant.sources.quality).check_panel(media, outcome, tenant.template.kpi.name)
     if report.critical:
-        raise StageFailed("build-panel", QualityFailed(f"{config.name} weekly panel",
+        raise StageFailed("build-panel", QualityFailed(f"{tenant.name} weekly panel",
                                                        report.critical))
-    return str(weekly_panel(config.name, config.template, data_home))
+    panel = weekly_panel(tenant.name, tenant.template, data_home)
+    observability.log_line(f"weekly panel {panel}: {media.height:,} media and {outcome.height:,} "
+                           "outcome rows checked across tables")
+    return str(panel)
 
 
 def _summary(result: SyncResult) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def publish_run(summary: refresh.RunSummary, fitted: refresh.FittedModel,
                    related=[{"prefect.resource.id": f"liftos.channel.{shift.channel}",
                              "prefect.resource.role": "channel"}],
                    payload={**shift.model_dump(), "flow_run_id": run_id,
-                            "previous_fit_dir": summary.previous_fit_dir})
+                            "champion_fit_dir": summary.champion_fit_dir})
 
 
 def roas_table(summary: refresh.RunSummary) -> list[dict[str, Any]]:
@@ -90,7 +90,7 @@ def roas_table(summary: refresh.RunSummary) -> list[dict[str, Any]]:
              "roas_hdi_low": round(r["roas_hdi_low"], 4),
              "roas_hdi_high": round(r["roas_hdi_high"], 4),
              "share_of_media": round(r["share_mean"], 4),
-             "shifted_vs_previous": channel in shifted}
+             "shifted_vs_champion": channel in shifted}
             for channel, r in summary.roas.items()]
 
 
@@ -107,7 +107,7 @@ def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
         "|---|---:|---|---:|---|",
         *(f"| {row['channel']} | {row['roas_mean']:.3g} | [{row['roas_hdi_low']:.3g}, "
           f"{row['roas_hdi_high']:.3g}] | {row['share_of_media']:.1%} | "
-          f"{'yes' if row['shifted_vs_previous'] else ''} |" for row in roas_table(summary)),
+          f"{'yes' if row['shifted_vs_champion'] else ''} |" for row in roas_table(summary)),
         "",
         (f"**Sampler**: r-hat max {d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, "
         f"divergences {d['divergences']}; compile {fitted.compile_s:.1f} s "
@@ -120,9 +120,9 @@ def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
         f"config hash `{ref.config_hash}`"),
         (f"- **model**: graph signature `{summary.signature}`, options "
         f"`{fitted.options.model_dump()}`, artifacts in `{summary.fit_dir}`"),
-        f"- **flow run**: `{run_id}`; previous model `{summary.previous_fit_dir or 'none'}`",
+        f"- **flow run**: `{run_id}`; champion `{summary.champion_fit_dir or 'none'}`",
         (f"- **trust**: {summary.trust_score if summary.trust_score is not None else 'not validated'}"
-        f"; {'promoted to the model in service' if summary.promoted else 'not promoted'}"
+        f"; {'promoted to the champion' if summary.promoted else 'not promoted'}"
         f"{': ' + '; '.join(summary.decision) if summary.decision else ''}"),
         f"- **report**: `{summary.report_path}`",
         *(f"- plot: [{p.stem}]({p.as_uri()})" for p in plots),
@@ -147,14 +147,19 @@ def emit_rejected(summary: refresh.RunSummary, run_id: str | None) -> None:
     emit_event(event="liftos.model.rejected", resource=tenant_resource(summary.tenant),
                payload={"fit_dir": summary.fit_dir, "flow_run_id": run_id,
                         "trust_score": summary.trust_score, "reasons": list(summary.decision),
-                        "champion_fit_dir": summary.previous_fit_dir})
+                        "champion_fit_dir": summary.champion_fit_dir})
 
 
 def log_line(message: str) -> None:
-    """Progress of long work (an ingestion chunk stored) in the run's logs."""
+    """What a stage did, or progress of long work, in the run's logs (the Prefect UI); outside
+    a run (a stage's function called directly) in the ``liftos.stages`` log."""
+    from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 
-    get_run_logger().info(message)
+    try:
+        get_run_logger().info(message)
+    except MissingContextError:
+        logging.getLogger("liftos.stages").info(message)
 
 
 def emit_schema_drift(tenant: str, source: str, description: str, broken: bool) -> None:

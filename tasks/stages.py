@@ -21,7 +21,7 @@ from liftos import refresh
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
 from liftos.model.options import ModelOptions
-from liftos.tenancy import load_tenant_config
+from liftos.tenancy import Tenant, load_tenant
 from liftos_app.tasks import observability
 
 P = ParamSpec("P")
@@ -36,28 +36,42 @@ class StageFailed(LiftOSError):
         self.stage = stage
 
 
-def stage(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Name failures after the stage, so the failed run's state message says where it broke."""
+def stage(name: str, say: Callable[[R], str] | None = None
+          ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Name failures after the stage, so the failed run's state message says where it broke,
+    and log one line saying what the stage did (the result's ``describe()``, or ``say``)."""
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except StageFailed:
                 raise
             except LiftOSError as exc:
                 raise StageFailed(name, exc) from exc
+            line = say(result) if say else getattr(result, "describe", lambda: None)()
+            if line:
+                observability.log_line(line)
+            return result
         return wrapper
     return decorate
 
 
-@task(name="land-input", task_run_name="land-input-{tenant}")
+@task(name="resolve-tenant", task_run_name="resolve-tenant-{tenant}")
+@stage("resolve-tenant")
+def resolve_tenant(tenant: str, template: str | None = None, data: str | None = None) -> Tenant:
+    """Read the tenant's configuration once for the whole run (template and data overrides
+    applied); every later stage receives this record and reads no configuration."""
+    return load_tenant(tenant, template=template, data=data)
+
+
+@task(name="land-input", task_run_name="land-input-{tenant.name}")
 @stage("land-input")
-def land_input(tenant: str, template: str | None = None, data: str | None = None,
-               home: str | None = None) -> refresh.LandedInput:
-    """Resolve the tenant's configuration and land its data file verbatim (never cached: this is
-    where new data is noticed)."""
-    resolved = load_tenant_config(tenant, template=template, data=data)
+def land_input(tenant: Tenant, data: str | None = None, home: str | None = None
+               ) -> refresh.LandedInput:
+    """Land the tenant's data file verbatim (never cached: this is where new data is noticed);
+    ``data``: the weekly panel its ingestion built this run."""
+    resolved = tenant.with_data(data) if data is not None else tenant
     return refresh.land_input(refresh.tenant_ref(resolved, DataHome(home)))
 
 
@@ -98,7 +112,7 @@ def validate_model(fitted: refresh.FittedModel, options=None) -> refresh.Validat
 @stage("summarize-run")
 def summarize_run(fitted: refresh.FittedModel, promote: bool = True,
                   trust_threshold: float | None = None) -> refresh.RunSummary:
-    """Report, compare with the model in service, gate and promote; artifacts and events."""
+    """Report, compare with the champion, gate and promote; artifacts and events."""
     run_id = flow_run.id
     summary = refresh.summarize_run(fitted, run_id=run_id, promote=promote,
                                     trust_threshold=trust_threshold)
@@ -110,22 +124,22 @@ def summarize_run(fitted: refresh.FittedModel, promote: bool = True,
 
 @contextlib.contextmanager
 def _dask_client():
-    """The Dask cluster this task runs on (seceding from the worker while waiting), or None."""
+    """The Dask cluster this task runs on, or None. The task's worker thread secedes while it
+    waits for the refits it submitted (and rejoins after): otherwise validations running on
+    every worker thread wait for refits that no thread is left to run."""
     try:
-        from distributed import get_worker
+        from distributed import get_worker, worker_client
 
         get_worker()
     except ValueError:
         yield None
         return
-    from prefect_dask import get_dask_client
-
-    with get_dask_client() as client:
+    with worker_client() as client:
         yield client
 
 
 @task(name="remember-run")
-@stage("remember-run")
+@stage("remember-run", say=lambda count: f"remembered {count} memories (insights, situation)")
 def remember_run(summary: refresh.RunSummary) -> int:
     """Store the run's insights in the tenant's memory (idempotent: a re-run updates)."""
     from liftos.memory.remember import run_memories

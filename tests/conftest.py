@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
-import socket
-import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-BUNDLED_DATA = REPO / "tests" / "data"
-DEMO_DATA = REPO / "tenants" / "data" / "ecommerce_demo.csv"
+from support import BUNDLED_DATA, DEMO_DATA, FAKES_CERT_DIR, REPO
 
 # Prefect reads its settings at import: keep the tests' Prefect state out of ~/.prefect.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-test-prefect-"))
@@ -23,7 +16,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("LIFTOS_HOME", tempfile.mkdtemp(prefix="liftos-test-home-"))
 # gRPC reads its trusted roots once per process: trust the fake Google Ads certificate from the
 # start (the client code is the production one; only the endpoint and this trust differ).
-FAKES_CERT_DIR = Path(tempfile.mkdtemp(prefix="liftos-test-fakes-"))
 
 
 def _trust_fake_certificate() -> None:
@@ -51,12 +43,6 @@ def shared_data() -> Path:
     return folder
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
-    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.fixture(scope="session")
 def prefect_api():
     """One Prefect test server (SQLite) for the session; heartbeats off (they add ~1 s a flow)."""
@@ -77,46 +63,51 @@ def dask_cluster():
         yield cluster
 
 
-def write_tenant(folder: Path, name: str, data: Path, **extra: object) -> Path:
-    """A tenant file for the ecommerce demo data layout."""
-    import yaml
+@pytest.fixture(scope="session")
+def demo_panel():
+    """The bundled demo tenant's weekly panel (ecommerce template, 5 channels, 104 weeks)."""
+    from liftos.config import load_template
+    from liftos.data import ColumnSpec, load_panel
 
-    spec = {"tenant": name, "template": "ecommerce", "timezone": "America/New_York",
-            "data": {"path": str(data), "date_column": "date", "target": "revenue",
-                     "channels": ["search", "social", "display", "email", "tv"],
-                     "controls": ["price_index", "promo"]}, **extra}
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    template = load_template("ecommerce")
+    columns = ColumnSpec("date", "revenue", ("search", "social", "display", "email", "tv"),
+                         ("price_index", "promo"))
+    return load_panel(DEMO_DATA, columns), template
 
 
-@contextlib.contextmanager
-def local_server(command: list[str], health_url: str, log_path: Path, env: dict | None = None,
-                 timeout: float = 90.0) -> Iterator[subprocess.Popen]:
-    """Start a real server process on 127.0.0.1, wait until ``health_url`` answers, stop it."""
-    import httpx
+@pytest.fixture(scope="session")
+def synthetic_fit(demo_panel):
+    """A FitResult without sampling: 200 posterior draws scattered around each prior's mean,
+    and the panel's KPI replaced by what that posterior expects. Unit tests of code that reads
+    a posterior (monitoring, refutations) run in milliseconds on it."""
+    import arviz as az
+    import numpy as np
 
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    if httpx.get(health_url, timeout=2).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{command[0]} did not start:\n"
-                                       + log_path.read_text()[-3000:])
-                time.sleep(0.3)
-            yield server
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    from liftos.model.options import FitOptions
+    from liftos.model.results import FitResult
+    from liftos.model.spec import ModelSpec, build_design
+
+    panel, template = demo_panel
+    spec = ModelSpec(template, tuple(panel.channels), tuple(panel.controls), "revenue")
+    design = build_design(panel, spec)
+    rng = np.random.default_rng(0)
+
+    def around(mean, shape):
+        return np.asarray(mean) * np.exp(0.05 * rng.standard_normal((1, 200, *shape)))
+
+    posterior = {"baseline_coef": 0.02 * rng.standard_normal((1, 200, len(design.baseline_names)))
+                 + np.r_[1.0, np.zeros(len(design.baseline_names) - 1)],
+                 "sigma": around(0.03, ())}
+    for block in design.blocks:
+        for role, transform in (("adstock", block.adstock), ("saturation", block.saturation)):
+            for name in transform.parameter_names:
+                means = [getattr(c, role).priors[name].mean() for c in block.configs]
+                posterior[block.variable(role, name)] = around(means, (len(means),))
+        posterior[block.variable("effect")] = around(
+            [c.effect_prior.mean() for c in block.configs], (len(block.configs),))
+    fit = FitResult(spec=spec, panel=panel, design=design, idata=az.from_dict(posterior=posterior),
+                    options=FitOptions(draws=200, chains=1), timing={})
+    index = np.arange(200)
+    expected = (fit.baseline(index) + fit.contributions(index).sum(axis=-1)).mean(axis=0)
+    # The scales stay the fitted ones (as on_panel keeps them); only the KPI becomes the truth.
+    return dataclasses.replace(fit, panel=dataclasses.replace(panel, target=expected))

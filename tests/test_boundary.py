@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 LIBRARY = REPO / "liftos"
 APPLICATION = [REPO / name for name in ("liftos_app", "flows", "tasks", "blocks")]

@@ -94,3 +94,37 @@ def test_simulate_same_seed_is_reproducible(tmp_path):
     for folder in ("a", "b"):
         assert main(["simulate", "--weeks", "30", "--seed", "9", "--out", str(tmp_path / folder)]) == 0
     assert (tmp_path / "a" / "data.csv").read_text() == (tmp_path / "b" / "data.csv").read_text()
+
+
+def test_every_command_and_option_has_help_text():
+    import argparse
+
+    from liftos_app.cli import parser
+
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not helps.get(name):
+                        missing.append(f"{path} {name}")
+                    walk(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(parser(), "liftos")
+    assert missing == []
+    assert parser().description.startswith("LiftOS: causal marketing intelligence")
+
+
+def test_sampler_flags_come_from_the_options_model_and_bad_values_are_one_line(capsys):
+    from liftos.model.options import ModelOptions
+    from liftos_app.cli import main, parser
+
+    flags = {a.dest for a in parser()._subparsers._group_actions[0].choices["run"]._actions}
+    assert set(ModelOptions.model_fields) <= flags
+    assert main(["run", "--tenant", "demo", "--draws", "0"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --draws: input should be greater than or "
+                                               "equal to 1, got 0")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from liftos.config import available_templates, load_template, load_tenant
+from liftos.config import available_templates, load_template, load_tenant_template
 from liftos.errors import ConfigError
 
 
@@ -33,7 +33,7 @@ def test_tenant_overrides_field_by_field(tmp_path):
         "  kpi: {name: orders}\n"
         "  channels:\n"
         "    tv: {adstock: {max_lag: 12}}\n")
-    template = load_tenant(tenant)
+    template = load_tenant_template(tenant)
     base = load_template("ecommerce")
     assert template.kpi.name == "orders" and template.kpi.unit == base.kpi.unit
     assert template.channel("tv").adstock.max_lag == 12
@@ -52,7 +52,7 @@ def test_unknown_key_names_file_and_key(tmp_path):
     tenant = tmp_path / "bad.yaml"
     tenant.write_text("template: ecommerce\noverrides:\n  channels:\n    tv: {adstok: {}}\n")
     with pytest.raises(ConfigError) as err:
-        load_tenant(tenant)
+        load_tenant_template(tenant)
     message = str(err.value)
     assert str(tenant) in message and "channels.tv.adstok" in message and "unknown key" in message
 
@@ -61,7 +61,7 @@ def test_wrong_type_names_key_and_expected_type(tmp_path):
     tenant = tmp_path / "bad.yaml"
     tenant.write_text("template: ecommerce\noverrides:\n  seasonality: {yearly_fourier_order: two}\n")
     with pytest.raises(ConfigError) as err:
-        load_tenant(tenant)
+        load_tenant_template(tenant)
     message = str(err.value)
     assert "seasonality.yearly_fourier_order" in message and "integer" in message
     assert "'two'" in message

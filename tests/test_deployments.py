@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
-from conftest import REPO
+from support import REPO
 
 from liftos.settings import settings
 from liftos_app.flows.deploy import automation_specs, deployments, load_entrypoint
@@ -38,11 +38,11 @@ def test_entrypoints_import_and_parameters_match_the_flow_signature(specs, index
 def test_crons_parse_and_fire_when_intended(specs):
     from prefect.client.schemas.schedules import CronSchedule
 
-    from liftos.tenancy import load_tenant_config
+    from liftos.tenancy import load_tenant
 
     by_name = {d["name"]: d for d in specs}
     weekly = by_name["weekly-refresh"]["schedules"][0]
-    tenant = load_tenant_config(by_name["weekly-refresh"]["parameters"]["tenant"])
+    tenant = load_tenant(by_name["weekly-refresh"]["parameters"]["tenant"])
     assert weekly["timezone"] == tenant.timezone  # Monday 06:00 in the tenant's time zone
     schedule = CronSchedule(cron=weekly["cron"], timezone=weekly["timezone"])
     start = datetime(2026, 11, 18, tzinfo=UTC)  # a Wednesday

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DATA, REPO, write_tenant
+from support import DEMO_DATA, REPO, write_tenant
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-from conftest import write_csv
+from support import write_csv
 
 from liftos.config import load_template
 from liftos.errors import InputError
@@ -99,7 +99,7 @@ def test_bad_files_name_file_column_and_row(tmp_path, home, template):
 
 
 def test_ingest_and_rebuild_commands(tmp_path, monkeypatch, capsys):
-    from conftest import DEMO_DATA, write_tenant
+    from support import DEMO_DATA, write_tenant
 
     from liftos_app.cli import main
 

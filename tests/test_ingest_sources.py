@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
-from conftest import FAKES_CERT_DIR, REPO
+from support import FAKES_CERT_DIR, REPO
 
 from liftos.config import load_template
 from liftos.fakes.google_ads import FakeGoogleAds
@@ -312,10 +312,11 @@ def test_google_ads_rebuild_from_raw_equals_live_tables(tmp_path, ads, world, te
 def test_ingest_tasks_in_a_flow_limits_artifacts_drift_event_and_no_secret(
         prefect_api, tmp_path, ads, klaviyo_fake, monkeypatch):
     from prefect import flow
-    from test_orchestration import artifacts, events, flow_run_id
+    from support import artifacts, events, flow_run_id
 
     from liftos_app.flows.refresh import ingest_sources
     from liftos_app.tasks.ingest import ensure_limits
+    from liftos_app.tasks.stages import resolve_tenant
 
     _write_tenant(tmp_path / "tenants", google_ads={"customer_id": "111-222-3334",
                                                     "since": "2024-01-01", "chunk_days": 60},
@@ -342,7 +343,7 @@ def test_ingest_tasks_in_a_flow_limits_artifacts_drift_event_and_no_secret(
 
     @flow
     def ingest_only(tenant: str) -> str | None:
-        return ingest_sources(tenant, until="2024-06-30")
+        return ingest_sources(resolve_tenant(tenant), until="2024-06-30")
 
     state = ingest_only("acme", return_state=True)
     panel = pl.read_csv(state.result())

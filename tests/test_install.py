@@ -4,21 +4,25 @@ inside the installed packages, not in the checkout."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The wheel of this checkout installed into a bare folder (dependencies from this venv)."""
     folder = tmp_path_factory.mktemp("installed")
-    wheels = folder / "wheels"
+    source, wheels = folder / "source", folder / "wheels"
+    # A copy: building in the checkout would leave a build/ folder a later build reuses.
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", ".liftos", "__pycache__", ".pytest_cache"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                            "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
+                            "--no-build-isolation", "-q", "-w", str(wheels), str(source)],
                            capture_output=True, text=True, timeout=300, check=False)
     assert build.returncode == 0, build.stderr[-2000:]
     target = folder / "site"

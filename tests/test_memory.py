@@ -10,7 +10,7 @@ from datetime import UTC, date
 
 import numpy as np
 import pytest
-from conftest import REPO
+from support import REPO
 
 from liftos.errors import LiftOSError
 from liftos.memory.embeddings import shared_encoder

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_port, local_server
+from support import free_port, local_server
 
 from liftos.errors import LiftOSError
 from liftos.memory.store import Memory

@@ -7,13 +7,11 @@ failure messages), not statistics. Same-shaped fits reuse one compiled model.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO_DATA, write_tenant
+from support import DEMO_DATA, artifacts, events, flow_run_id, stage_logs, task_states, write_tenant
 
 pytestmark = pytest.mark.slow
 
@@ -47,53 +45,6 @@ def validated(**kwargs) -> dict:
 
     small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False)
     return {"run_validation": True, "validation": small, "trust_threshold": 0.0, **kwargs}
-
-
-def flow_run_id(state) -> str:
-    return str(state.state_details.flow_run_id)
-
-
-def artifacts(run_id: str, key: str | None = None) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        ArtifactFilterKey,
-    )
-
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(run_id)]),
-            key=ArtifactFilterKey(any_=[key]) if key else None))
-    return found
-
-
-def events(name: str, run_id: str, minimum: int = 1, timeout: float = 15.0) -> list[dict]:
-    """Events of this flow run (they reach the server asynchronously: poll briefly)."""
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout
-    while True:
-        with get_client(sync_client=True) as client:
-            response = client._client.post("/events/filter", json={
-                "filter": {"event": {"name": [name]},
-                           "related": {"id": [f"prefect.flow-run.{run_id}"]}},
-                "limit": 50})
-        found = response.json()["events"]
-        if len(found) >= minimum or time.monotonic() > deadline:
-            return found
-        time.sleep(0.3)
-
-
-def task_states(run_id: str) -> dict[str, str]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[uuid.UUID(run_id)])))
-    return {run.name.rsplit("-", 1)[0]: run.state.name
-            for run in runs}
 
 
 def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
@@ -141,16 +92,16 @@ def test_roas_outside_previous_interval_emits_shift_events(tenants, dask_cluster
     from liftos.home import DataHome
 
     write_tenant(tenants, "acme", DEMO_DATA)
-    # The model in service claimed implausibly tight intervals far from today's estimates.
+    # The champion claimed implausibly tight intervals far from today's estimates.
     impossible = {c: {"roas_mean": 500.0, "roas_hdi_low": 499.0, "roas_hdi_high": 501.0}
                   for c in ("search", "social")}
-    DataHome().set_current("acme", {"fit_dir": "previous", "roas": impossible})
+    DataHome().set_champion("acme", {"fit_dir": "previous", "roas": impossible})
     state = run_refresh(dask_cluster)
     assert state.is_completed(), state.message
     assert {s.channel for s in state.result().shifted} == {"search", "social"}
     shifted = events("liftos.roas.shifted", flow_run_id(state), minimum=2)
     assert sorted(e["payload"]["channel"] for e in shifted) == ["search", "social"]
-    assert all(e["payload"]["previous_high"] == 501.0 for e in shifted)
+    assert all(e["payload"]["champion_high"] == 501.0 for e in shifted)
 
 
 def test_bad_data_fails_the_run_naming_stage_file_and_rule(tenants, dask_cluster, tmp_path):
@@ -220,11 +171,11 @@ def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, das
     assert single.is_completed(), single.message
     portfolio_stages = set(task_states(flow_run_id(state)))
     assert set(task_states(flow_run_id(single))) == portfolio_stages == {
-        "land-input", "validate-input", "build-features", "fit-model", "validate-model",
-        "summarize-run", "remember-run"}
-    assert DataHome().current("north")["trust_score"] > 0
-    assert DataHome().current("south")["trust_score"] > 0
-    assert DataHome().current("broken") is None
+        "resolve-tenant", "land-input", "validate-input", "build-features", "fit-model",
+        "validate-model", "summarize-run", "remember-run"}
+    assert DataHome().champion("north")["trust_score"] > 0
+    assert DataHome().champion("south")["trust_score"] > 0
+    assert DataHome().champion("broken") is None
 
 
 def test_no_path_promotes_a_model_that_skipped_the_gate(tenants, dask_cluster):
@@ -237,14 +188,14 @@ def test_no_path_promotes_a_model_that_skipped_the_gate(tenants, dask_cluster):
     assert state.is_completed(), state.message
     summary = state.result()
     assert not summary.promoted and "not validated" in summary.decision[0]
-    assert DataHome().current("acme") is None
+    assert DataHome().champion("acme") is None
     assert DataHome().runs("acme")[-1]["fit_dir"] == summary.fit_dir  # recorded, not promoted
     assert events("liftos.model.rejected", flow_run_id(state))[0]["payload"]["reasons"] == list(
         summary.decision)
     unvalidated = portfolio_refresh(tenants=["acme"], options=ModelOptions(**SMALL),
                                     run_validation=False,
                                     dask_address=dask_cluster.scheduler_address)
-    assert not unvalidated["acme"].promoted and DataHome().current("acme") is None
+    assert not unvalidated["acme"].promoted and DataHome().champion("acme") is None
 
 
 def test_monitor_flags_a_kpi_outside_the_predictive_interval(tenants, dask_cluster, tmp_path):
@@ -280,7 +231,7 @@ def test_monitor_without_a_model_in_service_fails_clearly(tenants):
     write_tenant(tenants, "fresh", DEMO_DATA)
     state = monitor(tenants=["fresh"], return_state=True)
     assert state.is_failed()
-    assert "no model in service" in str(state.result(raise_on_failure=False))
+    assert "no champion" in str(state.result(raise_on_failure=False))
 
 
 def test_dask_address_comes_from_variable_then_environment(prefect_api, monkeypatch):
@@ -338,19 +289,26 @@ def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenant
     summary = rejected.result()
     assert not summary.promoted
     assert summary.decision[0] == f"trust score {summary.trust_score:.1f} below the threshold 101"
-    assert DataHome().current("acme") is None
+    assert DataHome().champion("acme") is None
     run_id = flow_run_id(rejected)
     card = artifacts(run_id, "trust-card-acme")[0].data
     assert "holdout MAPE" in card and "placebo share" in card and "trust_card.png" in card
     assert (Path(summary.fit_dir) / "plots" / "trust_card.png").exists()
     event = events("liftos.model.rejected", run_id)[0]
     assert event["payload"]["reasons"] == list(summary.decision)
+    said = stage_logs(run_id, {"resolve-tenant", "land-input", "validate-input", "build-features",
+                               "fit-model", "validate-model", "summarize-run", "remember-run"})
+    assert "tenant acme: template ecommerce, 5 channels" in said["resolve-tenant"]
+    assert "validated 156 weeks (2023-01-02..2025-12-22), 1 geo(s)" in said["validate-input"]
+    assert "r-hat max" in said["fit-model"] and "divergences" in said["fit-model"]
+    assert f"trust score {summary.trust_score:.1f}" in said["validate-model"]
+    assert "not promoted: trust score" in said["summarize-run"]
 
     accepted = run_refresh(dask_cluster, run_validation=True, validation=small,
                            trust_threshold=0.0)
     assert accepted.is_completed() and accepted.result().promoted
     assert task_states(flow_run_id(accepted))["validate-model"] == "Cached"
-    assert DataHome().current("acme")["trust_score"] == summary.trust_score
+    assert DataHome().champion("acme")["trust_score"] == summary.trust_score
     from liftos.memory.store import MemoryStore
 
     verdicts = MemoryStore().search("acme", "was the model trusted", kind="validation", k=5)

@@ -13,7 +13,7 @@ import time
 
 import polars as pl
 import pytest
-from conftest import DEMO_DATA, FAKES_CERT_DIR, REPO, write_csv, write_tenant
+from support import DEMO_DATA, FAKES_CERT_DIR, REPO, write_csv, write_tenant
 
 from liftos.config import load_template
 from liftos.fakes.klaviyo import FakeKlaviyo

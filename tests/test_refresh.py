@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO_DATA, write_tenant
+from support import DEMO_DATA, write_tenant
 
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.errors import ConfigError, InputError, LiftOSError
 from liftos.model.spec import ModelSpec, build_design
 from liftos.refresh import roas_shifts
-from liftos.tenancy import load_tenant_config
+from liftos.tenancy import load_tenant
 from liftos_app.flows.backfill import cutoffs
 
 
@@ -31,7 +31,7 @@ def test_roas_shift_only_when_mean_leaves_the_previous_interval():
                 "search": {"roas_mean": 3.0, "roas_hdi_low": 2.0, "roas_hdi_high": 4.0}}
     current = {"tv": {"roas_mean": 2.6}, "search": {"roas_mean": 3.9}, "email": {"roas_mean": 9}}
     shifts = roas_shifts(previous, current)
-    assert [(s.channel, s.previous_high) for s in shifts] == [("tv", 2.5)]
+    assert [(s.channel, s.champion_high) for s in shifts] == [("tv", 2.5)]
 
 
 def test_panel_window_and_reference_design_extrapolate_the_trend():
@@ -52,23 +52,23 @@ def test_panel_window_and_reference_design_extrapolate_the_trend():
 def test_tenant_file_errors_name_the_file_and_key(tmp_path):
     bad_zone = write_tenant(tmp_path, "acme", DEMO_DATA, timezone="Mars/Olympus")
     with pytest.raises(ConfigError, match=r"acme.yaml: key 'timezone'.*Mars/Olympus"):
-        load_tenant_config(bad_zone)
+        load_tenant(bad_zone)
     missing = write_tenant(tmp_path, "beta", tmp_path / "nope.csv")
     with pytest.raises(ConfigError, match="nope.csv: data file not found"):
-        load_tenant_config(missing)
+        load_tenant(missing)
     with pytest.raises(ConfigError, match="unknown tenant 'ghost'"):
-        load_tenant_config("ghost")
+        load_tenant("ghost")
     typo = write_tenant(tmp_path, "gamma", DEMO_DATA)
     typo.write_text(typo.read_text().replace("date_column", "date_col"))
     with pytest.raises(ConfigError, match=r"key 'data.date_col': unknown key"):
-        load_tenant_config(typo)
+        load_tenant(typo)
 
 
 def test_data_folder_resolves_to_its_data_file(tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()
     (folder / "data.csv").write_bytes(DEMO_DATA.read_bytes())
-    tenant = load_tenant_config(write_tenant(tmp_path, "acme", DEMO_DATA), data=str(folder))
+    tenant = load_tenant(write_tenant(tmp_path, "acme", DEMO_DATA), data=str(folder))
     assert tenant.data_path == (folder / "data.csv").resolve()
 
 

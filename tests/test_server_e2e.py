@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, free_port, local_server
+from support import REPO, free_port, local_server
 
 pytestmark = pytest.mark.slow
 
@@ -83,4 +83,4 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
         assert {"roas-demo", "report-demo", "fit-progress-demo", "trust-card-demo"} <= keys
         roas = next(a for a in found if a["key"] == "roas-demo")
         assert roas["type"] == "table" and "search" in roas["data"]
-    assert Path(env["LIFTOS_HOME"], "tenants", "demo", "current.json").exists()
+    assert Path(env["LIFTOS_HOME"], "tenants", "demo", "champion.json").exists()

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from conftest import BUNDLED_DATA
+from support import BUNDLED_DATA
 
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
@@ -148,7 +148,7 @@ def test_a_run_with_divergences_or_low_trust_cannot_become_champion():
 def test_a_really_divergent_fit_is_refused_by_the_gate_at_its_real_threshold(tmp_path):
     """A real fit that diverges (15 tuning steps), validated as a refresh does, and gated with
     the product's threshold: refused, and the reason cites its divergences."""
-    from liftos.pipeline import FitRequest, fit_and_save
+    from liftos.fitting import FitRequest, fit_and_save
     from liftos.refresh import gate
 
     request = FitRequest(data=BUNDLED_DATA / "mmm_example.csv", date_column="date_week",

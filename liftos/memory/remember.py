@@ -24,7 +24,7 @@ def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> li
     start, end = _day(summary.first_week), _day(summary.last_week)
     memories = []
     for channel, roas in summary.roas.items():
-        before = summary.previous_roas.get(channel)
+        before = summary.champion_roas.get(channel)
         change = _change(before, roas["roas_mean"])
         text = (f"{channel_words(channel)} ROAS {roas['roas_mean']:.3g} (94% interval "
                 f"{roas['roas_hdi_low']:.3g} to {roas['roas_hdi_high']:.3g}), {change}; "
@@ -35,9 +35,9 @@ def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> li
             run_url=run_url, date_start=start, date_end=end, text=text,
             facts={"roas_mean": roas["roas_mean"], "roas_hdi_low": roas["roas_hdi_low"],
                    "roas_hdi_high": roas["roas_hdi_high"], "share": roas["share_mean"],
-                   "previous_roas": before, "fit_dir": summary.fit_dir}))
+                   "champion_roas": before, "fit_dir": summary.fit_dir}))
     if summary.trust_score is not None:
-        verdict = ("promoted to the model in service" if summary.promoted
+        verdict = ("promoted to the champion" if summary.promoted
                    else "kept out of service: " + "; ".join(summary.decision))
         memories.append(Memory(
             tenant=summary.tenant, kind="validation", run_id=run_id, run_url=run_url,
@@ -50,9 +50,9 @@ def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> li
     shifted = [s.channel for s in summary.shifted]
     text = ("Channel efficiency, best to worst: "
             + ", ".join(f"{channel_words(c)} {r['roas_mean']:.3g}" for c, r in ranked)
-            + (f". ROAS shifted outside the previous interval for "
+            + (f". ROAS shifted outside the champion's interval for "
                f"{', '.join(channel_words(c) for c in shifted)}" if shifted else
-               ". No channel moved outside its previous interval")
+               ". No channel moved outside the champion's interval")
             + f"; weeks {summary.first_week} to {summary.last_week}")
     memories.append(Memory(
         tenant=summary.tenant, kind="situation", run_id=run_id, run_url=run_url,
@@ -92,8 +92,8 @@ def _change(before: float | None, now: float) -> str:
         return "first estimate"
     ratio = now / before - 1
     if abs(ratio) < 0.05:
-        return f"steady vs the previous run ({before:.3g})"
-    return f"{'up' if ratio > 0 else 'down'} {abs(ratio):.0%} vs the previous run ({before:.3g})"
+        return f"steady vs the champion ({before:.3g})"
+    return f"{'up' if ratio > 0 else 'down'} {abs(ratio):.0%} vs the champion ({before:.3g})"
 
 
 def _day(value: str) -> date | None:

@@ -14,15 +14,11 @@ import numpy as np
 from pydantic import BaseModel
 
 from liftos.model.spec import EFFECT
+from liftos.validation.thresholds import THRESHOLDS
 
 Group = Literal["convergence", "fit", "calibration", "plausibility", "refutation"]
 
-RHAT_OK, RHAT_BAD = 1.01, 1.1
-ESS_OK = 400
-COVERAGE_RANGE = (0.85, 0.995)
-DATA_RATIO_OK = 10
-VIF_OK, VIF_BAD = 5.0, 20.0
-CONTRACTION_INFORMED = 0.7
+T = THRESHOLDS
 
 
 class Check(BaseModel):
@@ -46,11 +42,11 @@ def review(result) -> list[Check]:
 def _convergence(d: dict[str, Any]) -> list[Check]:
     rhat, ess, div = d["rhat_max"], d["ess_bulk_min"], d["divergences"]
     return [
-        Check(name="r-hat", group="convergence", value=rhat, threshold=f"<= {RHAT_OK}",
-              passed=rhat <= RHAT_OK,
-              score=float(np.clip((RHAT_BAD - rhat) / (RHAT_BAD - RHAT_OK), 0, 1))),
-        Check(name="bulk ESS", group="convergence", value=ess, threshold=f">= {ESS_OK}",
-              passed=ess >= ESS_OK, score=float(min(1.0, ess / ESS_OK))),
+        Check(name="r-hat", group="convergence", value=rhat, threshold=f"<= {T.rhat_ok}",
+              passed=rhat <= T.rhat_ok,
+              score=float(np.clip((T.rhat_bad - rhat) / (T.rhat_bad - T.rhat_ok), 0, 1))),
+        Check(name="bulk ESS", group="convergence", value=ess, threshold=f">= {T.ess_ok}",
+              passed=ess >= T.ess_ok, score=float(min(1.0, ess / T.ess_ok))),
         Check(name="divergences", group="convergence", value=float(div), threshold="0",
               passed=div == 0, score=1.0 if div == 0 else 0.0,
               detail="a run with divergences cannot become champion"),
@@ -67,7 +63,7 @@ def _coverage(result) -> Check:
     series = result.time_series()
     inside = (series["actual"] >= series["fitted_low"]) & (series["actual"] <= series["fitted_high"])
     coverage = float(inside.mean())
-    low, high = COVERAGE_RANGE
+    low, high = T.coverage
     score = 1.0 if low <= coverage <= high else float(np.clip(1 - abs(coverage - 0.94) / 0.3, 0, 1))
     return Check(name="posterior predictive coverage (94%)", group="calibration", value=coverage,
                  threshold=f"{low:.0%} to {high:.1%}", passed=low <= coverage <= high, score=score)
@@ -92,8 +88,8 @@ def _plausible_roas(summary: dict[str, Any]) -> Check:
 def _data_ratio(result) -> Check:
     ratio = result.panel.target.size / result.spec.n_parameters(len(result.panel.geos))
     return Check(name="data-to-parameter ratio", group="plausibility", value=ratio,
-                 threshold=f">= {DATA_RATIO_OK}", passed=ratio >= DATA_RATIO_OK,
-                 score=float(min(1.0, ratio / DATA_RATIO_OK)))
+                 threshold=f">= {T.data_ratio_ok}", passed=ratio >= T.data_ratio_ok,
+                 score=float(min(1.0, ratio / T.data_ratio_ok)))
 
 
 def _collinearity(result) -> Check:
@@ -101,8 +97,8 @@ def _collinearity(result) -> Check:
     worst = max(vifs.values(), default=1.0)
     detail = f"highest: {result.panel.channels[max(vifs, key=vifs.get)]}" if vifs else ""
     return Check(name="collinearity between channels (max VIF)", group="plausibility",
-                 value=worst, threshold=f"< {VIF_OK:g}", passed=worst < VIF_OK,
-                 score=float(np.clip((VIF_BAD - worst) / (VIF_BAD - VIF_OK), 0, 1)),
+                 value=worst, threshold=f"< {T.vif_ok:g}", passed=worst < T.vif_ok,
+                 score=float(np.clip((T.vif_bad - worst) / (T.vif_bad - T.vif_ok), 0, 1)),
                  detail=detail)
 
 
@@ -124,12 +120,12 @@ def variance_inflation(x: np.ndarray) -> dict[int, float]:
 def _prior_contraction(result) -> Check:
     """Posterior sd / prior sd of each channel's effect: below 0.7, the data informed it."""
     contraction = prior_contraction(result)
-    informed = [c for c, v in contraction.items() if v < CONTRACTION_INFORMED]
+    informed = [c for c, v in contraction.items() if v < T.contraction_informed]
     share = len(informed) / max(len(contraction), 1)
     weak = sorted(set(contraction) - set(informed))
     return Check(name="channels informed by the data (prior -> posterior)",
                  group="plausibility", value=share,
-                 threshold=f"posterior sd < {CONTRACTION_INFORMED} x prior sd", passed=not weak,
+                 threshold=f"posterior sd < {T.contraction_informed} x prior sd", passed=not weak,
                  score=share, detail=f"prior-dominated: {', '.join(weak)}" if weak else "")
 
 

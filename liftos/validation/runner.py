@@ -33,9 +33,8 @@ from liftos.validation.refute import (
     twin_panel,
     with_placebo,
 )
+from liftos.validation.thresholds import THRESHOLDS as T
 from liftos.validation.trust import TrustScore, trust_score
-
-PLACEBO_SHARE_MAX = 0.02
 
 
 class ValidationOptions(BaseModel):
@@ -63,18 +62,41 @@ class Validation(BaseModel):
 def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions(),
              lift_tests: list[LiftTest] = (), submit: Callable | None = None) -> Validation:
     """All checks for the fit in ``fit_dir``; ``submit(fn, *args)`` may run refits elsewhere
-    (a Dask client's ``submit``) and must return objects with ``.result()``."""
+    (a Dask client's ``submit``) and must return objects with ``.result()``.
+
+    Steps: submit every refit at once (they run in parallel), review the fit itself, then
+    score each refit as it is needed; ``validation.json`` is written beside the fit."""
+    result = FitResult.load(fit_dir)
+    jobs = submit_refits(result, options, submit or _run_now)
+    figures: dict[str, Any] = {"fit_dir": str(fit_dir)}
+    checks = review(result)
+    for found, step_checks in (holdout_step(jobs, options), placebo_step(jobs),
+                               backtest_step(jobs, options), refutation_step(result, jobs),
+                               lift_step(result, lift_tests)):
+        figures.update(found)
+        checks += step_checks
+    out = Validation(checks=checks, trust=trust_score(checks), **figures)
+    write_json(Path(fit_dir) / "validation.json", out.model_dump(mode="json"))
+    return out
+
+
+Step = tuple[dict[str, Any], list[Check]]
+
+
+def submit_refits(result: FitResult, options: ValidationOptions, run: Callable
+                  ) -> dict[str, Any]:
+    """Every refit the options ask for, submitted at once: holdout, placebo, refutations and
+    rolling-origin folds (the data each is scored on rides along as a finished job)."""
     from liftos.model import mmm
 
-    result = FitResult.load(fit_dir)
     fit_options = result.options.model_copy(update={
         "draws": options.draws, "tune": options.tune, "chains": options.chains,
         "seed": options.seed, "progress": False})
-    run = submit or _run_now
-    jobs = {}
+    jobs: dict[str, Any] = {}
     if options.holdout_weeks:
         train, full = holdout_split(result.panel, options.holdout_weeks)
-        jobs["holdout"] = run(mmm.fit, train, result.spec, fit_options)
+        jobs["holdout"], jobs["holdout_scored"] = (run(mmm.fit, train, result.spec, fit_options),
+                                                   _Done(full))
     if options.placebo:
         placebo_panel = with_placebo(result.panel, options.seed)
         placebo_spec = dataclasses.replace(result.spec, channels=(*result.spec.channels, PLACEBO))
@@ -83,43 +105,62 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
         jobs.update(_submit_refutations(result, fit_options, options.seed, run))
     folds = rolling_origins(result.panel, options.backtest_folds, options.holdout_weeks) if (
         options.backtest_folds and options.holdout_weeks) else []
-    for k, (train, _) in enumerate(folds):
+    for k, (train, scored) in enumerate(folds):
         jobs[f"fold{k}"] = run(mmm.fit, train, result.spec, fit_options)
-    checks = review(result)
-    validation: dict[str, Any] = {"fit_dir": str(fit_dir)}
-    if "holdout" in jobs:
-        forecast = forecast_scores(jobs["holdout"].result(), full, options.holdout_weeks)
-        validation["holdout"] = forecast
-        checks += _holdout_checks(forecast)
-    if "placebo" in jobs:
-        share = jobs["placebo"].result().summary()["channels"][PLACEBO]["share_mean"]
-        validation["placebo_share"] = share
-        checks.append(Check(name="placebo share of media contribution", group="refutation",
-                            value=share, threshold=f"< {PLACEBO_SHARE_MAX:.0%}",
-                            passed=share < PLACEBO_SHARE_MAX,
-                            score=float(max(0.0, 1 - share / (4 * PLACEBO_SHARE_MAX)))))
-    if folds:
-        backtest = [forecast_scores(jobs[f"fold{k}"].result(), scored, options.holdout_weeks)
-                    for k, (_, scored) in enumerate(folds)]
-        validation["backtest"] = backtest
-        mape = float(np.mean([f.mape for f in backtest]))
-        checks.append(Check(name=f"rolling-origin backtest MAPE ({len(folds)} folds)",
-                            group="fit", value=mape, threshold="<= 10%", passed=mape <= 0.10,
-                            score=float(max(0.0, 1 - mape / 0.3))))
-    if options.refutations:
-        validation["refutations"], refutation_checks = _refutation_checks(result, jobs)
-        checks += refutation_checks
-    if lift_tests:
-        agreement = lift_agreement(result, list(lift_tests))
-        validation["lift_tests"] = [a.model_dump() for a in agreement]
-        inside = sum(a.contains for a in agreement)
-        checks.append(Check(name="lift tests inside the model's predicted interval",
-                            group="calibration", value=inside / len(agreement),
-                            threshold="all", passed=inside == len(agreement),
-                            score=inside / len(agreement)))
-    out = Validation(checks=checks, trust=trust_score(checks), **validation)
-    write_json(Path(fit_dir) / "validation.json", out.model_dump(mode="json"))
-    return out
+        jobs[f"fold{k}_scored"] = _Done(scored)
+    return jobs
+
+
+def holdout_step(jobs: dict[str, Any], options: ValidationOptions) -> Step:
+    if "holdout" not in jobs:
+        return {}, []
+    forecast = forecast_scores(jobs["holdout"].result(), jobs["holdout_scored"].result(),
+                               options.holdout_weeks)
+    return {"holdout": forecast}, _holdout_checks(forecast)
+
+
+def placebo_step(jobs: dict[str, Any]) -> Step:
+    """A random-permutation channel must take (almost) none of the media contribution."""
+    if "placebo" not in jobs:
+        return {}, []
+    share = jobs["placebo"].result().summary()["channels"][PLACEBO]["share_mean"]
+    limit = T.placebo_share_max
+    return {"placebo_share": share}, [Check(
+        name="placebo share of media contribution", group="refutation", value=share,
+        threshold=f"< {limit:.0%}", passed=share < limit,
+        score=float(max(0.0, 1 - share / (4 * limit))))]
+
+
+def backtest_step(jobs: dict[str, Any], options: ValidationOptions) -> Step:
+    folds = sorted(k for k in jobs if k.startswith("fold") and not k.endswith("_scored"))
+    if not folds:
+        return {}, []
+    backtest = [forecast_scores(jobs[k].result(), jobs[f"{k}_scored"].result(),
+                                options.holdout_weeks) for k in folds]
+    mape = float(np.mean([f.mape for f in backtest]))
+    return {"backtest": backtest}, [Check(
+        name=f"rolling-origin backtest MAPE ({len(folds)} folds)", group="fit", value=mape,
+        threshold=f"<= {T.mape_ok:.0%}", passed=mape <= T.mape_ok,
+        score=float(max(0.0, 1 - mape / T.mape_bad)))]
+
+
+def refutation_step(result: FitResult, jobs: dict[str, Any]) -> Step:
+    if "shuffle" not in jobs:
+        return {}, []
+    figures, checks = _refutation_checks(result, jobs)
+    return {"refutations": figures}, checks
+
+
+def lift_step(result: FitResult, lift_tests: list[LiftTest]) -> Step:
+    """Experiments compared with the fit's interval of each channel's contribution."""
+    if not lift_tests:
+        return {}, []
+    agreement = lift_agreement(result, list(lift_tests))
+    inside = sum(a.contains for a in agreement)
+    return {"lift_tests": [a.model_dump() for a in agreement]}, [Check(
+        name="lift tests inside the model's predicted interval", group="calibration",
+        value=inside / len(agreement), threshold="all", passed=inside == len(agreement),
+        score=inside / len(agreement))]
 
 
 def load_validation(fit_dir: str | Path) -> dict[str, Any] | None:
@@ -163,7 +204,8 @@ def _refutation_checks(result, jobs: dict[str, Any]) -> tuple[dict[str, Any], li
                "twin_truth": twin_truth, "robustness_value": robustness}
     return figures, [
         Check(name=f"time-shuffled {strongest} loses its effect", group="refutation",
-              value=kept, threshold="< 50% of its share kept", passed=kept < 0.5,
+              value=kept, threshold=f"< {T.shuffle_share_kept_max:.0%} of its share kept",
+              passed=kept < T.shuffle_share_kept_max,
               score=float(np.clip(1 - kept, 0, 1))),
         Check(name="ROAS stable on shifted 80% windows", group="refutation",
               value=len(stable) / n, threshold="all channels inside the full-fit HDI",
@@ -176,19 +218,23 @@ def _refutation_checks(result, jobs: dict[str, Any]) -> tuple[dict[str, Any], li
               detail=f"not identified: {', '.join(sorted(set(full) - set(recovered)))}"
               if len(recovered) < n else ""),
         Check(name="confounder robustness value (weakest channel)", group="refutation",
-              value=robustness[weakest], threshold=">= 0.10", passed=robustness[weakest] >= 0.1,
-              score=float(min(1.0, robustness[weakest] / 0.2)), detail=weakest),
+              value=robustness[weakest], threshold=f">= {T.robustness_ok:.2f}",
+              passed=robustness[weakest] >= T.robustness_ok,
+              score=float(min(1.0, robustness[weakest] / T.robustness_full)), detail=weakest),
     ]
 
 
 def _holdout_checks(forecast: Forecast) -> list[Check]:
     return [
-        Check(name="holdout MAPE", group="fit", value=forecast.mape, threshold="<= 10%",
-              passed=forecast.mape <= 0.10, score=float(max(0.0, 1 - forecast.mape / 0.3))),
-        Check(name="holdout R2", group="fit", value=forecast.r2, threshold=">= 0.5",
-              passed=forecast.r2 >= 0.5, score=float(min(1.0, max(0.0, forecast.r2)))),
+        Check(name="holdout MAPE", group="fit", value=forecast.mape,
+              threshold=f"<= {T.mape_ok:.0%}", passed=forecast.mape <= T.mape_ok,
+              score=float(max(0.0, 1 - forecast.mape / T.mape_bad))),
+        Check(name="holdout R2", group="fit", value=forecast.r2,
+              threshold=f">= {T.holdout_r2_ok}", passed=forecast.r2 >= T.holdout_r2_ok,
+              score=float(min(1.0, max(0.0, forecast.r2)))),
         Check(name="holdout coverage (94%)", group="calibration", value=forecast.coverage,
-              threshold=">= 75%", passed=forecast.coverage >= 0.75,
+              threshold=f">= {T.holdout_coverage_ok:.0%}",
+              passed=forecast.coverage >= T.holdout_coverage_ok,
               score=float(min(1.0, forecast.coverage / 0.94))),
     ]
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from liftos.validation.checks import Check
+from liftos.validation.thresholds import THRESHOLDS
 
 WEIGHTS = {"convergence": 30, "fit": 25, "calibration": 20, "plausibility": 15, "refutation": 10}
-TRUST_THRESHOLD = 70.0
-OUT_OF_SAMPLE_TOLERANCE = 0.10
+TRUST_THRESHOLD = THRESHOLDS.trust
 
 
 class TrustScore(BaseModel):
@@ -49,7 +49,7 @@ class Decision(BaseModel):
 
 def champion_decision(challenger: dict, champion: dict | None,
                       threshold: float = TRUST_THRESHOLD,
-                      tolerance: float = OUT_OF_SAMPLE_TOLERANCE) -> Decision:
+                      tolerance: float = THRESHOLDS.out_of_sample_tolerance) -> Decision:
     """A challenger replaces the champion only if it is trustworthy (score >= threshold, no
     divergences) and not worse out of sample (holdout MAPE within ``tolerance`` of the
     champion's). ``challenger``/``champion`` are ``validation.json`` contents."""

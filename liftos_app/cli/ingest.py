@@ -43,9 +43,9 @@ def ingest_files_command(args: argparse.Namespace) -> int:
     from liftos.ingest.curate import IngestCounts
     from liftos.ingest.files import ingest_file
     from liftos.ingest.sources import curator
-    from liftos.tenancy import load_tenant_config
+    from liftos.tenancy import load_tenant
 
-    tenant = load_tenant_config(args.tenant)
+    tenant = load_tenant(args.tenant)
     home = DataHome()
     store = curator(tenant, home, run_label("files"))
     total = IngestCounts()
@@ -56,18 +56,17 @@ def ingest_files_command(args: argparse.Namespace) -> int:
         total = total.add(counts)
         print(f"{path}: {counts.describe()}")
     print(f"total: {total.describe()}")
-    print_findings(store.reports)
-    print_panel(tenant, home)
+    print_outcome(store.reports, tenant, home)
     return 0
 
 
 def ingest_api_command(args: argparse.Namespace) -> int:
     from liftos.home import DataHome
     from liftos.ingest.sources import ENDPOINT_FIELD, curator, ingest_source, source_settings
-    from liftos.tenancy import load_tenant_config
+    from liftos.tenancy import load_tenant
     from liftos_app.blocks.credentials import load_credentials
 
-    tenant = load_tenant_config(args.tenant)
+    tenant = load_tenant(args.tenant)
     settings = source_settings(tenant, args.source_key)
     field = ENDPOINT_FIELD[args.source_key]
     override = getattr(args, field, None)
@@ -80,19 +79,24 @@ def ingest_api_command(args: argparse.Namespace) -> int:
     print(result.line() + f" in {result.seconds:.1f} s")
     for drift in result.drift:
         print(f"schema drift (load continued): {drift.describe()}")
-    print_findings(store.reports)
-    print_panel(tenant, home)
+    print_outcome(store.reports, tenant, home)
     return 0
 
 
 def rebuild_command(args: argparse.Namespace) -> int:
     from liftos.ingest.rebuild import rebuild
-    from liftos.tenancy import load_tenant_config
+    from liftos.tenancy import load_tenant
 
-    tenant = load_tenant_config(args.tenant)
+    tenant = load_tenant(args.tenant)
     result = rebuild(tenant.name, tenant.template, rules=tenant.sources.quality)
     print(f"rebuilt from raw: {result.describe()}")
     return 1 if result.broken else 0
+
+
+def print_outcome(reports: list[dict], tenant, home) -> None:
+    """The quality findings of the batches stored, then the weekly panel they now give."""
+    print_findings(reports)
+    print_panel(tenant, home)
 
 
 def print_findings(reports: list[dict]) -> None:

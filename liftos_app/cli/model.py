@@ -67,7 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def fit_command(args: argparse.Namespace) -> int:
     from liftos.data import parse_list
-    from liftos.pipeline import FitRequest, fit_and_save
+    from liftos.fitting import FitRequest, fit_and_save
 
     request = FitRequest(
         data=args.data, date_column=args.date_column, target=args.target,

@@ -75,8 +75,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"trust score {summary.trust_score:.1f} / 100 ({fit_dir / 'validation.json'}): "
               f"{verdict}")
     for shift in summary.shifted:
-        print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the previous "
-              f"[{shift.previous_low:.3g}, {shift.previous_high:.3g}]")
+        print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the champion's "
+              f"[{shift.champion_low:.3g}, {shift.champion_high:.3g}]")
     return 0
 
 

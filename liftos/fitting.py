@@ -1,4 +1,5 @@
-"""The library's stages as plain functions: what the CLI and the Prefect tasks both call."""
+"""One fit of one table, start to finish (what `liftos fit` runs): resolve the template, check
+the columns, load, fit, save. The refresh stages over tenants are `liftos.refresh`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from liftos.config import Template, load_template, load_tenant
+from liftos.config import Template, load_template, load_tenant_template
 from liftos.data import ColumnSpec, Panel, load_panel
 from liftos.errors import ConfigError, LiftOSError
 from liftos.model.options import FitOptions
@@ -32,7 +33,7 @@ class FitRequest:
 
 def resolve_template(request: FitRequest) -> Template:
     if request.tenant_config is not None:
-        return load_tenant(request.tenant_config)
+        return load_tenant_template(request.tenant_config)
     return load_template(request.template)
 
 
