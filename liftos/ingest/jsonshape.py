@@ -79,7 +79,8 @@ def drift(endpoint: str, snapshot: set[str], observed: set[str]) -> Drift:
     """Paths added and removed (types ignored for nulls); a removed path whose leaf name
     reappears elsewhere among the added ones counts as moved."""
     old, new = _typed_paths(snapshot), _typed_paths(observed)
-    removed = sorted(p for p in old if p not in new)
+    only_null = {p.rsplit(":", 1)[0] for p in observed if p.endswith(":null")} - new
+    removed = sorted(p for p in old if p not in new and p not in only_null)
     added = sorted(p for p in new if p not in old)
     moved = {}
     for path in removed:
