@@ -91,3 +91,25 @@ def test_prefect_yaml_is_the_only_home_of_crons():
              and path.name != "deploy.py"]
     assert not crons, f"crons outside prefect.yaml: {crons}"
     assert settings().prefect_yaml.samefile(REPO / "prefect.yaml")  # the bundled link
+
+
+def test_the_local_cluster_does_not_compete_for_port_8787():
+    """With 8787 taken (a data team's own Dask cluster), the run says nothing about ports."""
+    import socket
+    import warnings
+
+    from distributed import LocalCluster
+
+    from liftos_app.flows.dask_runner import cluster_spec
+
+    _, kwargs = cluster_spec()
+    with socket.socket() as taken:
+        try:
+            taken.bind(("", 8787))
+            taken.listen()
+        except OSError:
+            pass  # already taken by something else: the same situation
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with LocalCluster(**kwargs) as cluster:
+                assert cluster.scheduler.http_server.port != 8787
