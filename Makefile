@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_coverage.py
+	$(BIN)/python bench/bench_planner.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -70,8 +70,10 @@ def simulate(template: Template, weeks: int = 156, seed: int = 1, geos: int = 1,
                                           for i, name in enumerate(names)]), 2)
         contribution = np.zeros_like(spend)
         for c, name in enumerate(names):
-            contribution[:, c] = _channel_response(template.channel(name), truths[name],
-                                                   spend[:, c], rng, geos > 1)
+            contribution[:, c], effect, scale = _channel_response(
+                template.channel(name), truths[name], spend[:, c], rng, geos > 1)
+            truths[name]["params"].setdefault("effect", []).append(effect)
+            truths[name]["params"].setdefault("scale", []).append(scale)
             totals[name]["contribution"] += float(contribution[:, c].sum())
             totals[name]["spend"] += float(spend[:, c].sum())
         all_contributions.append(contribution)
@@ -124,8 +126,11 @@ def _channel_truth(config: ChannelConfig, rng: np.random.Generator) -> dict[str,
 
 
 def _channel_response(config: ChannelConfig, truth: dict[str, Any], spend: np.ndarray,
-                      rng: np.random.Generator, vary_by_geo: bool) -> np.ndarray:
-    """Contribution of one channel: effect * saturation(adstock(spend) / max spend)."""
+                      rng: np.random.Generator, vary_by_geo: bool
+                      ) -> tuple[np.ndarray, float, float]:
+    """Contribution of one channel: effect * saturation(adstock(spend) / scale), scale the
+    geo's largest weekly spend; with the effect and the scale (the truth a planner is judged
+    against)."""
     ad = adstock_numpy(config.adstock, spend[:, None] / spend.max(),
                        **{k: np.array([v]) for k, v in truth["adstock"].items()})[:, 0]
     shape = config.saturation.apply(np, ad, **{k: np.array(v) for k, v in
@@ -133,7 +138,7 @@ def _channel_response(config: ChannelConfig, truth: dict[str, Any], spend: np.nd
     effect = truth["target_roas"] * spend.sum() / max(shape.sum(), 1e-12)
     if vary_by_geo:
         effect *= float(np.exp(rng.normal(0, 0.15)))
-    return effect * shape
+    return effect * shape, float(effect), float(spend.max())
 
 
 def _spend_pattern(name: str, index: int, weeks: int, rng: np.random.Generator) -> np.ndarray:

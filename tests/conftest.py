@@ -77,7 +77,7 @@ def demo_panel():
 
 @pytest.fixture(scope="session")
 def synthetic_fit(demo_panel):
-    """A FitResult without sampling: 200 posterior draws scattered around each prior's mean,
+    """A FitResult without sampling: 2 x 100 posterior draws scattered around each prior's mean,
     and the panel's KPI replaced by what that posterior expects. Unit tests of code that reads
     a posterior (monitoring, refutations) run in milliseconds on it."""
     import arviz as az
@@ -93,9 +93,9 @@ def synthetic_fit(demo_panel):
     rng = np.random.default_rng(0)
 
     def around(mean, shape):
-        return np.asarray(mean) * np.exp(0.05 * rng.standard_normal((1, 200, *shape)))
+        return np.asarray(mean) * np.exp(0.05 * rng.standard_normal((2, 100, *shape)))
 
-    posterior = {"baseline_coef": 0.02 * rng.standard_normal((1, 200, len(design.baseline_names)))
+    posterior = {"baseline_coef": 0.02 * rng.standard_normal((2, 100, len(design.baseline_names)))
                  + np.r_[1.0, np.zeros(len(design.baseline_names) - 1)],
                  "sigma": around(0.03, ())}
     for block in design.blocks:
@@ -105,8 +105,11 @@ def synthetic_fit(demo_panel):
                 posterior[block.variable(role, name)] = around(means, (len(means),))
         posterior[block.variable("effect")] = around(
             [c.effect_prior.mean() for c in block.configs], (len(block.configs),))
-    fit = FitResult(spec=spec, panel=panel, design=design, idata=az.from_dict(posterior=posterior),
-                    options=FitOptions(draws=200, chains=1), timing={})
+    idata = az.from_dict(posterior=posterior,
+                         sample_stats={"diverging": np.zeros((2, 100), dtype=bool)})
+    fit = FitResult(spec=spec, panel=panel, design=design, idata=idata,
+                    options=FitOptions(draws=100, chains=2),
+                    timing={"compile_s": 0.0, "sampling_s": 0.0, "total_s": 0.0})
     index = np.arange(200)
     expected = (fit.baseline(index) + fit.contributions(index).sum(axis=-1)).mean(axis=0)
     # The scales stay the fitted ones (as on_panel keeps them); only the KPI becomes the truth.

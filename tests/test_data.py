@@ -5,12 +5,12 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from support import write_csv
 
 from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.errors import InputError
 from liftos.model.spec import ModelSpec, build_design
-from tests.conftest import write_csv
 
 SPEC = ColumnSpec("date", "revenue", ("tv", "search"), ("price",))
 HEADER = ["date", "revenue", "tv", "search", "price"]

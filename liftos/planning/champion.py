@@ -1,0 +1,57 @@
+"""Plans are made from a tenant's champion only, and only while it is trusted."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from liftos.errors import LiftOSError
+from liftos.home import DataHome, write_json
+from liftos.planning.constraints import PlanConstraints
+from liftos.planning.planner import HORIZON_WEEKS, BudgetPlan, Objective, plan_budget
+from liftos.planning.plots import write_plan_charts
+from liftos.planning.response import ResponseModel
+from liftos.validation.thresholds import THRESHOLDS
+
+
+class PlanRefused(LiftOSError):
+    """No champion, or one whose trust score is below the threshold: no plan is proposed."""
+
+
+@dataclass(frozen=True)
+class ChampionPlan:
+    plan: BudgetPlan
+    folder: Path
+    champion_fit_dir: str
+    trust_score: float
+
+
+def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstraints(),
+                       objective: Objective = "expected", horizon: int = HORIZON_WEEKS,
+                       target_roas: float | None = None, home: DataHome | None = None,
+                       trust_threshold: float = THRESHOLDS.trust) -> ChampionPlan:
+    """Plan from the tenant's champion and write ``plans/<time>-<objective>/`` (plan.json and
+    two charts); refuses, saying why, when there is no trusted champion."""
+    from liftos.model.results import FitResult
+
+    home = home or DataHome()
+    champion = home.champion(tenant)
+    if champion is None:
+        raise PlanRefused(f"tenant '{tenant}' has no champion to plan from; run "
+                          f"`liftos run --tenant {tenant}` first")
+    trust = champion.get("trust_score")
+    if trust is None or trust < trust_threshold:
+        raise PlanRefused(f"tenant '{tenant}': the champion's trust score "
+                          f"{'is unknown' if trust is None else f'{trust:.1f} is below'} "
+                          f"the threshold {trust_threshold:.0f}; no plan is proposed")
+    response = ResponseModel.from_fit(FitResult.load(champion["fit_dir"]))
+    plan = plan_budget(response, constraints, objective, horizon, target_roas)
+    folder = home.folder(tenant, "plans") / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{objective}"
+    folder.mkdir(parents=True)
+    write_json(folder / "plan.json", {
+        "tenant": tenant, "champion_fit_dir": champion["fit_dir"], "trust_score": trust,
+        "constraints": json.loads(constraints.model_dump_json()), **plan.model_dump()})
+    write_plan_charts(response, plan, folder)
+    return ChampionPlan(plan, folder, champion["fit_dir"], trust)

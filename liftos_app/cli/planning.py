@@ -1,0 +1,83 @@
+"""Planning commands: ``plan propose`` (from the tenant's trusted champion)."""
+
+from __future__ import annotations
+
+import argparse
+
+from liftos.errors import LiftOSError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    plan = commands.add_parser("plan", help="budget plans from the champion")
+    sub = plan.add_subparsers(dest="plan_command", required=True)
+    propose = sub.add_parser("propose", help="the best weekly allocation under constraints, "
+                                             "with its expected lift and risk")
+    propose.add_argument("--tenant", required=True, help="tenant name (its champion plans)")
+    propose.add_argument("--objective", choices=["expected", "cvar", "target-roas"],
+                         default="expected",
+                         help="maximise the posterior mean lift, the mean of its worst 10%% "
+                              "of draws (risk-averse), or find the largest budget whose next "
+                              "dollar returns --target-roas (default: %(default)s)")
+    propose.add_argument("--target-roas", type=float, default=None,
+                         help="marginal ROAS the last dollar must still earn (target-roas)")
+    propose.add_argument("--budget", type=float, default=None,
+                         help="weekly total (default: the current weekly total)")
+    propose.add_argument("--max-change", type=float, default=0.3,
+                         help="largest change of a channel vs current, 0.3 = +-30%% "
+                              "(default: %(default)s)")
+    propose.add_argument("--freeze", action="append", default=[], metavar="CHANNEL",
+                         help="keep a channel at its current spend (repeatable)")
+    propose.add_argument("--bound", action="append", default=[], metavar="CHANNEL=MIN:MAX",
+                         help="weekly spend limits of a channel (repeatable)")
+    propose.add_argument("--relative-bound", action="append", default=[],
+                         metavar="CHANNEL=MIN:MAX",
+                         help="limits as multiples of current spend, e.g. tv=0.5:1.2")
+    propose.add_argument("--horizon", type=int, default=13,
+                         help="weeks the plan runs (default: %(default)s)")
+    propose.set_defaults(handler=propose_command)
+
+
+def propose_command(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from liftos.planning.champion import plan_from_champion
+    from liftos.planning.constraints import PlanConstraints
+
+    try:
+        constraints = PlanConstraints(
+            budget=args.budget, max_change=args.max_change, frozen=tuple(args.freeze),
+            bounds=dict(_bound(text, "--bound") for text in args.bound),
+            relative_bounds=dict(_bound(text, "--relative-bound")
+                                 for text in args.relative_bound))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise LiftOSError(f"--{str(error['loc'][0]).replace('_', '-')}: "
+                          f"{error['msg'].lower()}") from None
+    result = plan_from_champion(args.tenant, constraints, args.objective, args.horizon,
+                                args.target_roas)
+    plan = result.plan
+    print(f"{plan.objective} plan for '{args.tenant}' from its champion (trust "
+          f"{result.trust_score:.1f}), {plan.horizon_weeks} weeks:")
+    print(f"{'channel':<12}{'current':>12}{'plan':>12}{'mROAS now':>11}{'mROAS plan':>12}"
+          f"{'contribution change (94%)':>36}")
+    for c in plan.channels:
+        interval = (f"{c.contribution_change_mean:,.0f} [{c.contribution_change_low:,.0f}, "
+                    f"{c.contribution_change_high:,.0f}]")
+        print(f"{c.channel:<12}{c.current_weekly:>12,.0f}{c.recommended_weekly:>12,.0f}"
+              f"{c.marginal_roas_current:>11.3g}{c.marginal_roas_recommended:>12.3g}"
+              f"{interval:>36} {c.limit}")
+    print(f"expected lift {plan.lift_mean:,.0f} [{plan.lift_low:,.0f}, {plan.lift_high:,.0f}]; "
+          f"beats the current allocation in {plan.probability_beats_current:.0%} of draws; "
+          f"solver {plan.solver['status']} in {plan.solver['seconds']} s")
+    print(f"plan: {result.folder / 'plan.json'}")
+    return 0
+
+
+def _bound(text: str, flag: str) -> tuple[str, tuple[float, float]]:
+    try:
+        channel, limits = text.split("=", 1)
+        low, high = (float(v) for v in limits.split(":", 1))
+    except ValueError:
+        raise LiftOSError(f"{flag} {text!r}: expected CHANNEL=MIN:MAX, e.g. tv=1000:5000"
+                          ) from None
+    return channel, (low, high)

@@ -1,0 +1,174 @@
+"""liftos.planning: constraints named before solving, plans that satisfy them, and plans that
+earn most of the true optimum on simulated data whose truth the planner never sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liftos.planning.constraints import PlanConstraints, PlanInfeasible
+from liftos.planning.planner import plan_budget
+from liftos.planning.response import ResponseModel
+
+
+@pytest.fixture(scope="module")
+def response(synthetic_fit) -> ResponseModel:
+    return ResponseModel.from_fit(synthetic_fit, max_draws=200)
+
+
+@pytest.mark.parametrize("constraints, message", [
+    (PlanConstraints(bounds={"radio": (0, 1)}), (r"unknown channel\(s\) \['radio'\]; the model "
+                                                r"has \['search', ")),
+    (PlanConstraints(budget=-5), "budget -5.00 is negative"),
+    (PlanConstraints(budget=1_000), (r"the channel limits cannot sum to the budget 1,000.00: "
+                                    r"together they allow 92,484.60 to 171,757.11 a week "
+                                    r"\(search \[13,958, 25,922\], social")),
+    (PlanConstraints(frozen=("tv",), bounds={"tv": (0, 100)}),
+     r"tv is frozen at its current 21,879.\d\d, outside its bounds \[0.00, 100.00\]"),
+    (PlanConstraints(bounds={"email": (9, 3)}), "email: bounds minimum 9.00 above its maximum"),
+    (PlanConstraints(bounds={"search": (0, 100)}), r"search: max_change 30% around its current"),
+])
+def test_contradictory_constraints_are_named_before_solving(response, constraints, message):
+    with pytest.raises(PlanInfeasible, match=message):
+        plan_budget(response, constraints)
+
+
+def test_the_expected_plan_spends_the_budget_within_limits_and_equalises_marginal_roas(response):
+    plan = plan_budget(response)
+    current = {c.channel: c.current_weekly for c in plan.channels}
+    assert plan.budget_weekly == pytest.approx(plan.current_weekly, rel=1e-6)
+    for c in plan.channels:
+        assert 0.7 * current[c.channel] - 1 <= c.recommended_weekly <= 1.3 * current[c.channel] + 1
+    free = [c.marginal_roas_recommended for c in plan.channels if not c.limit]
+    assert len(free) >= 2 and max(free) / min(free) < 1.02  # the optimum's condition
+    at_max = [c for c in plan.channels if c.limit == "at its maximum"]
+    assert all(c.marginal_roas_recommended >= max(free) * 0.99 for c in at_max)
+    assert plan.lift_mean > 0 and plan.probability_beats_current > 0.9
+    assert plan.lift_low < plan.lift_mean < plan.lift_high
+
+
+def test_frozen_channels_stay_and_the_plan_is_the_current_one_when_nothing_may_move(response):
+    plan = plan_budget(response, PlanConstraints(frozen=("tv",)))
+    tv = {c.channel: c for c in plan.channels}["tv"]
+    assert tv.recommended_weekly == pytest.approx(tv.current_weekly) and tv.limit == "frozen"
+    still = plan_budget(response, PlanConstraints(max_change=0.0))
+    assert still.lift_mean == pytest.approx(0.0, abs=1e-6 * still.current_weekly)
+
+
+def test_a_cvar_plan_is_less_spread_than_the_expected_plan(response):
+    expected, cautious = plan_budget(response), plan_budget(response, objective="cvar")
+    worst = int(0.1 * len(expected.lift_draws))
+    assert np.std(cautious.lift_draws) <= np.std(expected.lift_draws)
+    assert (np.sort(cautious.lift_draws)[:worst].mean()
+            >= np.sort(expected.lift_draws)[:worst].mean() - 1e-6)
+
+
+def test_target_roas_finds_the_budget_where_the_next_dollar_returns_the_target(response):
+    free = plan_budget(response)
+    target = float(np.median([c.marginal_roas_recommended for c in free.channels]))
+    plan = plan_budget(response, PlanConstraints(max_change=0.5), objective="target-roas",
+                       target_roas=target)
+    assert plan.solver["status"] == "optimal"
+    room = [c.marginal_roas_recommended for c in plan.channels if c.limit != "at its maximum"]
+    assert max(room) == pytest.approx(target, rel=0.02)
+
+
+def test_gradients_match_finite_differences(response):
+    rng = np.random.default_rng(0)
+    plan = response.current * rng.uniform(0.6, 1.4, size=response.current.shape)
+    terms, slope = response.lift_terms(plan, 13)
+    for g, c in [(0, 0), (0, 3)]:
+        h = 1e-3 * plan[g, c]
+        bumped = plan.copy()
+        bumped[g, c] += h
+        numeric = (response.lift_terms(bumped, 13)[0][:, g, c] - terms[:, g, c]) / h
+        assert slope[:, g, c] == pytest.approx(numeric, rel=2e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template_name, seed", [
+    ("ecommerce", 1), ("ecommerce", 2), ("ecommerce", 3), ("education", 1), ("education", 2),
+    pytest.param("education", 3, marks=pytest.mark.xfail(strict=True, reason=(
+        "the model's bias, not the planner's: the 4 channels' true marginal ROAS lie within "
+        "25% of each other and the fit puts social at 0.0075 against a true 0.009, so the plan "
+        "cuts social and earns 32% of the true optimum (the trust-recovery issue)")))])
+def test_plans_from_a_fit_earn_most_of_the_true_optimum(tmp_path, template_name, seed):
+    """Judged on the simulator's truth: the model's plan's true uplift is positive and at
+    least 60% of what the truth's own optimum earns under the same constraints."""
+    from liftos.config import load_template
+    from liftos.data import ColumnSpec, load_panel
+    from liftos.model import mmm
+    from liftos.model.options import FitOptions
+    from liftos.model.spec import ModelSpec
+    from liftos.simulate import simulate
+
+    template = load_template(template_name)
+    channels = list(template.channels)[:5]
+    simulation = simulate(template, weeks=104, seed=seed, channels=channels)
+    data, _ = simulation.write(tmp_path)
+    kpi = template.kpi.name
+    panel = load_panel(data, ColumnSpec("date", kpi, tuple(channels), tuple(template.controls)))
+    spec = ModelSpec(template, tuple(channels), tuple(template.controls), kpi)
+    fit = mmm.fit(panel, spec, FitOptions(draws=500, tune=500, chains=2, seed=seed,
+                                          progress=False))
+    truth = ResponseModel.from_truth(template, simulation.truth, simulation.spend)
+    best = plan_budget(truth).lift_mean
+    assert best > 0
+    spreads = {}
+    for objective in ("expected", "cvar"):
+        plan = plan_budget(ResponseModel.from_fit(fit), objective=objective)
+        allocation = np.array([[plan.geo_allocation[g][c] for c in truth.channels]
+                               for g in truth.geos])
+        true_lift = truth.lift_terms(allocation, plan.horizon_weeks)[0].sum()
+        spreads[objective] = np.std(plan.lift_draws)
+        if objective == "expected":
+            assert true_lift > 0 and true_lift >= 0.6 * best, (true_lift, best)
+        else:
+            assert true_lift >= 0  # risk-averse: never worse than standing still
+    assert spreads["cvar"] <= spreads["expected"]
+
+
+@pytest.fixture
+def champion_home(synthetic_fit, tmp_path, monkeypatch):
+    """A data home whose tenant 'acme' has the synthetic fit as its champion."""
+    from liftos.home import DataHome
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    fit_dir = synthetic_fit.save(tmp_path / "fit")
+    home = DataHome()
+    home.set_champion("acme", {"fit_dir": str(fit_dir), "trust_score": 82.5})
+    return home
+
+
+def test_liftos_plan_propose_prints_the_plan_and_writes_it_with_its_charts(champion_home,
+                                                                          capsys):
+    import json
+
+    from liftos_app.cli import main
+
+    assert main(["plan", "propose", "--tenant", "acme", "--freeze", "tv",
+                 "--bound", "search=15000:24000"]) == 0
+    out = capsys.readouterr().out
+    assert "expected plan for 'acme' from its champion (trust 82.5), 13 weeks:" in out
+    assert "beats the current allocation in" in out
+    folder = next((champion_home.tenant("acme") / "plans").iterdir())
+    saved = json.loads((folder / "plan.json").read_text())
+    rows = {c["channel"]: c for c in saved["channels"]}
+    assert rows["tv"]["limit"] == "frozen" and rows["search"]["recommended_weekly"] <= 24000.01
+    assert saved["constraints"]["frozen"] == ["tv"] and saved["trust_score"] == 82.5
+    for chart in ("plan_response_curves.png", "plan_spend.png"):
+        assert (folder / chart).stat().st_size > 5_000
+
+
+def test_no_plan_from_an_untrusted_champion_or_with_malformed_bounds(champion_home, capsys):
+    from liftos_app.cli import main
+
+    champion = champion_home.champion("acme")
+    champion_home.set_champion("acme", {**champion, "trust_score": 55.0})
+    assert main(["plan", "propose", "--tenant", "acme"]) == 2
+    assert ("the champion's trust score 55.0 is below the threshold 70; no plan is proposed"
+            in capsys.readouterr().err)
+    assert main(["plan", "propose", "--tenant", "acme", "--bound", "tv=cheap"]) == 2
+    assert "--bound 'tv=cheap': expected CHANNEL=MIN:MAX" in capsys.readouterr().err
+    assert main(["plan", "propose", "--tenant", "nobody"]) == 2
+    assert "tenant 'nobody' has no champion to plan from" in capsys.readouterr().err
