@@ -158,6 +158,18 @@ def test_liftos_plan_propose_prints_the_plan_and_writes_it_with_its_charts(champ
     assert saved["constraints"]["frozen"] == ["tv"] and saved["trust_score"] == 82.5
     for chart in ("plan_response_curves.png", "plan_spend.png"):
         assert (folder / chart).stat().st_size > 5_000
+    assert "proposal #1 in the decision audit" in out
+
+    assert main(["decisions", "verify", "--tenant", "acme"]) == 0
+    assert "decision audit of 'acme' intact: 1 record(s)" in capsys.readouterr().out
+    assert main(["decisions", "log", "--tenant", "acme"]) == 0
+    assert "#1 " in capsys.readouterr().out
+    from liftos.planning.audit import DecisionLog
+
+    proposal = DecisionLog("acme").verify()[0].payload
+    assert set(proposal["alternatives"]) == {"current", "expected", "cvar"}
+    assert proposal["champion_fit_dir"] and proposal["trust_score"] == 82.5
+    assert "tv frozen" in proposal["binding"] and proposal["proposed_by"]
 
 
 def test_no_plan_from_an_untrusted_champion_or_with_malformed_bounds(champion_home, capsys):

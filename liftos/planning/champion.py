@@ -9,6 +9,7 @@ from pathlib import Path
 
 from liftos.errors import LiftOSError
 from liftos.home import DataHome, write_json
+from liftos.planning.audit import DecisionLog, DecisionRecord
 from liftos.planning.constraints import PlanConstraints
 from liftos.planning.planner import HORIZON_WEEKS, BudgetPlan, Objective, plan_budget
 from liftos.planning.plots import write_plan_charts
@@ -26,14 +27,17 @@ class ChampionPlan:
     folder: Path
     champion_fit_dir: str
     trust_score: float
+    proposal: DecisionRecord
 
 
 def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstraints(),
                        objective: Objective = "expected", horizon: int = HORIZON_WEEKS,
                        target_roas: float | None = None, home: DataHome | None = None,
-                       trust_threshold: float = THRESHOLDS.trust) -> ChampionPlan:
-    """Plan from the tenant's champion and write ``plans/<time>-<objective>/`` (plan.json and
-    two charts); refuses, saying why, when there is no trusted champion."""
+                       trust_threshold: float = THRESHOLDS.trust, proposed_by: str = "",
+                       flow_run_id: str = "") -> ChampionPlan:
+    """Plan from the tenant's champion, write ``plans/<time>-<objective>/`` (plan.json and two
+    charts) and append the proposal to the tenant's decision audit; refuses, saying why, when
+    there is no trusted champion."""
     from liftos.model.results import FitResult
 
     home = home or DataHome()
@@ -54,4 +58,21 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
         "tenant": tenant, "champion_fit_dir": champion["fit_dir"], "trust_score": trust,
         "constraints": json.loads(constraints.model_dump_json()), **plan.model_dump()})
     write_plan_charts(response, plan, folder)
-    return ChampionPlan(plan, folder, champion["fit_dir"], trust)
+    alternatives = {"current": {"lift_mean": 0.0, "lift_low": 0.0, "lift_high": 0.0}}
+    for other in ("expected", "cvar"):
+        alt = plan if other == objective else plan_budget(response, constraints, other, horizon)
+        alternatives[other] = {"lift_mean": alt.lift_mean, "lift_low": alt.lift_low,
+                               "lift_high": alt.lift_high,
+                               "weekly": {c.channel: c.recommended_weekly for c in alt.channels}}
+    proposal = DecisionLog(tenant, home).append("proposal", {
+        "tenant": tenant, "plan": str(folder / "plan.json"), "objective": objective,
+        "horizon_weeks": horizon, "champion_fit_dir": champion["fit_dir"],
+        "data_sha256": champion.get("data_sha256"), "config_hash": champion.get("config_hash"),
+        "trust_score": trust, "constraints": json.loads(constraints.model_dump_json()),
+        "solver": plan.solver, "budget_weekly": plan.budget_weekly,
+        "lift_mean": plan.lift_mean, "lift_low": plan.lift_low, "lift_high": plan.lift_high,
+        "probability_beats_current": plan.probability_beats_current,
+        "channels": [c.model_dump() for c in plan.channels],
+        "binding": [f"{c.channel} {c.limit}" for c in plan.channels if c.limit],
+        "alternatives": alternatives, "proposed_by": proposed_by, "flow_run_id": flow_run_id})
+    return ChampionPlan(plan, folder, champion["fit_dir"], trust, proposal)

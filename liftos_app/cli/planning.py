@@ -1,4 +1,5 @@
-"""Planning commands: ``plan propose`` (from the tenant's trusted champion)."""
+"""Planning commands: ``plan propose`` (from the tenant's trusted champion) and the decision
+audit, ``decisions log|verify``."""
 
 from __future__ import annotations
 
@@ -36,6 +37,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="weeks the plan runs (default: %(default)s)")
     propose.set_defaults(handler=propose_command)
 
+    decisions = commands.add_parser("decisions", help="the tenant's hash-chained decision audit")
+    audit = decisions.add_subparsers(dest="decisions_command", required=True)
+    for name, helptext, handler in (
+            ("log", "every proposal and decision, oldest first", log_command),
+            ("verify", "check the chain: names the first edited, missing or moved record",
+             verify_command)):
+        command = audit.add_parser(name, help=helptext)
+        command.add_argument("--tenant", required=True, help="whose decisions")
+        command.set_defaults(handler=handler)
+
 
 def propose_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
@@ -54,7 +65,7 @@ def propose_command(args: argparse.Namespace) -> int:
         raise LiftOSError(f"--{str(error['loc'][0]).replace('_', '-')}: "
                           f"{error['msg'].lower()}") from None
     result = plan_from_champion(args.tenant, constraints, args.objective, args.horizon,
-                                args.target_roas)
+                                args.target_roas, proposed_by=_who())
     plan = result.plan
     print(f"{plan.objective} plan for '{args.tenant}' from its champion (trust "
           f"{result.trust_score:.1f}), {plan.horizon_weeks} weeks:")
@@ -69,8 +80,38 @@ def propose_command(args: argparse.Namespace) -> int:
     print(f"expected lift {plan.lift_mean:,.0f} [{plan.lift_low:,.0f}, {plan.lift_high:,.0f}]; "
           f"beats the current allocation in {plan.probability_beats_current:.0%} of draws; "
           f"solver {plan.solver['status']} in {plan.solver['seconds']} s")
-    print(f"plan: {result.folder / 'plan.json'}")
+    print(f"plan: {result.folder / 'plan.json'}; proposal #{result.proposal.seq} in the "
+          "decision audit")
     return 0
+
+
+def log_command(args: argparse.Namespace) -> int:
+    from liftos.planning.audit import DecisionLog
+
+    records = DecisionLog(args.tenant).verify()
+    if not records:
+        print(f"no decisions recorded for '{args.tenant}'")
+    for record in records:
+        print(record.describe())
+    return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    from liftos.planning.audit import DecisionLog
+
+    records = DecisionLog(args.tenant).verify()
+    head = records[-1].hash[:16] if records else "empty"
+    print(f"decision audit of '{args.tenant}' intact: {len(records)} record(s), head {head}")
+    return 0
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _bound(text: str, flag: str) -> tuple[str, tuple[float, float]]:
