@@ -196,3 +196,20 @@ def publish_ingest(tenant: str, source: str, result: Any, quality: list[dict],
     create_markdown_artifact(markdown="\n".join(lines),
                              key=artifact_key("ingest", source, tenant),
                              description=f"{source} ingestion for {tenant}")
+
+
+def publish_plan(tenant: str, proposed: Any) -> None:
+    """The proposed plan as a table artifact a person reads before deciding."""
+    plan = proposed.plan
+    create_table_artifact(
+        key=artifact_key("plan", tenant),
+        table=[{"channel": c.channel, "current_weekly": round(c.current_weekly, 2),
+                "recommended_weekly": round(c.recommended_weekly, 2),
+                "marginal_roas_now": round(c.marginal_roas_current, 4),
+                "marginal_roas_plan": round(c.marginal_roas_recommended, 4),
+                "contribution_change": round(c.contribution_change_mean, 2),
+                "contribution_change_94": f"[{c.contribution_change_low:,.0f}, "
+                                          f"{c.contribution_change_high:,.0f}]",
+                "limit": c.limit} for c in plan.channels],
+        description=(f"{plan.describe()} (champion {proposed.champion_fit_dir}, trust "
+                     f"{proposed.trust_score:.1f}; proposal #{proposed.proposal.seq})"))

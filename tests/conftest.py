@@ -114,3 +114,15 @@ def synthetic_fit(demo_panel):
     expected = (fit.baseline(index) + fit.contributions(index).sum(axis=-1)).mean(axis=0)
     # The scales stay the fitted ones (as on_panel keeps them); only the KPI becomes the truth.
     return dataclasses.replace(fit, panel=dataclasses.replace(panel, target=expected))
+
+
+@pytest.fixture
+def champion_home(synthetic_fit, tmp_path, monkeypatch):
+    """A data home whose tenant 'acme' has the synthetic fit as its champion."""
+    from liftos.home import DataHome
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    fit_dir = synthetic_fit.save(tmp_path / "fit")
+    home = DataHome()
+    home.set_champion("acme", {"fit_dir": str(fit_dir), "trust_score": 82.5})
+    return home

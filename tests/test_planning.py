@@ -128,18 +128,6 @@ def test_plans_from_a_fit_earn_most_of_the_true_optimum(tmp_path, template_name,
     assert spreads["cvar"] <= spreads["expected"]
 
 
-@pytest.fixture
-def champion_home(synthetic_fit, tmp_path, monkeypatch):
-    """A data home whose tenant 'acme' has the synthetic fit as its champion."""
-    from liftos.home import DataHome
-
-    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
-    fit_dir = synthetic_fit.save(tmp_path / "fit")
-    home = DataHome()
-    home.set_champion("acme", {"fit_dir": str(fit_dir), "trust_score": 82.5})
-    return home
-
-
 def test_liftos_plan_propose_prints_the_plan_and_writes_it_with_its_charts(champion_home,
                                                                           capsys):
     import json

@@ -7,6 +7,7 @@ words a marketer would use ("paid social ROAS fell 30%"); the numbers also go in
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from liftos.memory.store import Memory
 from liftos.refresh import RunSummary
@@ -98,3 +99,19 @@ def _change(before: float | None, now: float) -> str:
 
 def _day(value: str) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
+
+
+def decision_memory(tenant: str, proposal: Any, decision: Any) -> Memory:
+    """What was decided about a budget plan, so later situations can recall what followed."""
+    p, d = proposal.payload, decision.payload
+    moves = ", ".join(f"{channel_words(c['channel'])} {c['current_weekly']:,.0f} to "
+                      f"{d['weekly'].get(c['channel'], c['recommended_weekly']):,.0f}"
+                      for c in p.get("channels", []))
+    who = f" by {d['by']}" if d.get("by") else ""
+    return Memory(tenant=tenant, kind="decision", run_id=d.get("flow_run_id", ""),
+                  key=f"decision-{decision.seq}",
+                  text=(f"Budget plan ({p.get('objective')}, expected lift "
+                        f"{p.get('lift_mean', 0):,.0f}) {d['verdict']}{who}: {moves}. "
+                        f"{d.get('comment', '')}").strip(),
+                  facts={"proposal_seq": proposal.seq, "decision_seq": decision.seq,
+                         "verdict": d["verdict"], "weekly": d["weekly"]})

@@ -76,3 +76,15 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
         "binding": [f"{c.channel} {c.limit}" for c in plan.channels if c.limit],
         "alternatives": alternatives, "proposed_by": proposed_by, "flow_run_id": flow_run_id})
     return ChampionPlan(plan, folder, champion["fit_dir"], trust, proposal)
+
+
+def record_decision(tenant: str, proposal: DecisionRecord, verdict: str, by: str = "",
+                    comment: str = "", weekly: dict[str, float] | None = None,
+                    flow_run_id: str = "", home: DataHome | None = None) -> DecisionRecord:
+    """A person's answer to a proposal (``approved``, ``rejected``) or its ``expired`` end,
+    appended to the audit (``liftos.memory.remember.decision_memory`` makes it a memory)."""
+    return DecisionLog(tenant, home).append("decision", {
+        "proposal_seq": proposal.seq, "proposal_hash": proposal.hash, "verdict": verdict,
+        "by": by, "comment": comment, "weekly": weekly or {}, "flow_run_id": flow_run_id,
+        "objective": proposal.payload.get("objective"),
+        "lift_mean": proposal.payload.get("lift_mean")})

@@ -77,3 +77,25 @@ def resolve_limits(constraints: PlanConstraints, channels: tuple[str, ...],
                 f"{n} [{lo:,.0f}, {hi:,.0f}]" for n, lo, hi in zip(channels, low, high,
                                                                    strict=True)) + ")")
     return Limits(low, high, budget)
+
+
+def check_edits(constraints: PlanConstraints, channels: tuple[str, ...], current: np.ndarray,
+                proposed: dict[str, float], edits: dict[str, float]
+                ) -> tuple[dict[str, float], list[str]]:
+    """The weekly amounts after a person's ``edits`` to the ``proposed`` plan, and why they
+    break its constraints (empty: they hold). Channels not edited keep their proposed amount;
+    the edited plan must still spend the proposed budget, to the cent."""
+    unknown = sorted(set(edits) - set(channels))
+    if unknown:
+        return dict(proposed), [f"unknown channel(s) {unknown}; the plan has {list(channels)}"]
+    final = {name: float(edits.get(name, proposed[name])) for name in channels}
+    budget = sum(proposed.values())
+    limits = resolve_limits(constraints.model_copy(update={"budget": budget}), channels, current)
+    problems = [f"{name} {final[name]:,.2f} is outside its limits "
+                f"[{limits.low[c]:,.2f}, {limits.high[c]:,.2f}]"
+                for c, name in enumerate(channels)
+                if not limits.low[c] - 0.005 <= final[name] <= limits.high[c] + 0.005]
+    if abs(sum(final.values()) - budget) > 0.01:
+        problems.append(f"the amounts total {sum(final.values()):,.2f} a week, not the plan's "
+                        f"budget {budget:,.2f}")
+    return final, problems

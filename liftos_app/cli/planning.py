@@ -37,6 +37,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="weeks the plan runs (default: %(default)s)")
     propose.set_defaults(handler=propose_command)
 
+    for verdict, helptext in (("approve", ("approve a paused budget-plan run (optionally with "
+                                          "edited amounts)")),
+                              ("reject", "reject a paused budget-plan run")):
+        answer = sub.add_parser(verdict, help=helptext)
+        answer.add_argument("run_id", help="the budget-plan flow run's id")
+        answer.add_argument("--by", required=True, help="who decides (name or e-mail)")
+        answer.add_argument("--comment", default="", help="why")
+        if verdict == "approve":
+            answer.add_argument("--amount", action="append", default=[],
+                                metavar="CHANNEL=WEEKLY",
+                                help="approve with this weekly amount instead (repeatable)")
+        answer.set_defaults(handler=answer_command, verdict=verdict)
+
     decisions = commands.add_parser("decisions", help="the tenant's hash-chained decision audit")
     audit = decisions.add_subparsers(dest="decisions_command", required=True)
     for name, helptext, handler in (
@@ -82,6 +95,40 @@ def propose_command(args: argparse.Namespace) -> int:
           f"solver {plan.solver['status']} in {plan.solver['seconds']} s")
     print(f"plan: {result.folder / 'plan.json'}; proposal #{result.proposal.seq} in the "
           "decision audit")
+    return 0
+
+
+def answer_command(args: argparse.Namespace) -> int:
+    """Resume the paused run with the typed answer; the flow validates and records it."""
+    from uuid import UUID
+
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+    from prefect.flow_runs import resume_flow_run
+
+    amounts = {}
+    for text in getattr(args, "amount", []):
+        channel, _, value = text.partition("=")
+        try:
+            amounts[channel] = float(value)
+        except ValueError:
+            raise LiftOSError(f"--amount {text!r}: expected CHANNEL=WEEKLY, e.g. tv=25000"
+                              ) from None
+    try:
+        run_id = UUID(args.run_id)
+    except ValueError:
+        raise LiftOSError(f"{args.run_id!r} is not a flow run id") from None
+    try:
+        resume_flow_run(run_id, run_input={"decision": args.verdict, "approver": args.by,
+                                           "comment": args.comment, "amounts": amounts})
+    except ObjectNotFound:
+        raise LiftOSError(f"no flow run {run_id} on the Prefect API") from None
+    except NotPausedError:
+        raise LiftOSError(f"run {run_id} is not waiting for a decision (not paused)") from None
+    except FlowPauseTimeout:
+        raise LiftOSError(f"run {run_id}: the proposal expired") from None
+    except RuntimeError as exc:  # the server refused the answer (e.g. the form's rules)
+        raise LiftOSError(f"run {run_id}: {exc}") from None
+    print(f"{args.verdict} sent to run {run_id}; the flow checks it and records the decision")
     return 0
 
 
