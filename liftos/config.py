@@ -32,7 +32,7 @@ from liftos.features.transforms import (
 )
 from liftos.settings import settings
 
-TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources"}
+TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources", "planning"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

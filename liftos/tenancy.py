@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -81,6 +82,18 @@ class SourcesConfig(BaseModel):
         return [name for name in ("google_ads", "klaviyo") if getattr(self, name) is not None]
 
 
+class PlanningConfig(BaseModel):
+    """Budget planning for the tenant::
+
+        planning: {propose_after_promotion: true, objective: cvar}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    propose_after_promotion: bool = False
+    objective: Literal["expected", "cvar"] = "expected"
+
+
 class Tenant(BaseModel):
     """A resolved tenant: its validated template (overrides applied) and its data source."""
 
@@ -93,6 +106,7 @@ class Tenant(BaseModel):
     columns: ColumnSpec
     config_source: str
     sources: SourcesConfig = SourcesConfig()
+    planning: PlanningConfig = PlanningConfig()
 
     def describe(self) -> str:
         return (f"tenant {self.name}: template {self.template.name}, "
@@ -151,7 +165,8 @@ def load_tenant(name_or_path: str | Path, template: str | None = None,
     if not columns.channels:
         raise ConfigError(f"{path}: no channels: list them under 'data.channels' or in the template")
     return Tenant(name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
-                  data_path=data_path, columns=columns, config_source=str(path), sources=sources)
+                  data_path=data_path, columns=columns, config_source=str(path), sources=sources,
+                  planning=_planning(raw.get("planning"), path))
 
 
 def _tenant_path(name_or_path: str | Path) -> Path:
@@ -167,6 +182,14 @@ def _data_source(raw: object, path: Path) -> DataSourceConfig:
     except ValidationError as exc:
         errors = _format_errors(exc).replace("key '", "key 'data.")
         raise ConfigError(f"{path}: invalid data source:\n{errors}") from None
+
+
+def _planning(raw: object, path: Path) -> PlanningConfig:
+    try:
+        return PlanningConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        errors = _format_errors(exc).replace("key '", "key 'planning.")
+        raise ConfigError(f"{path}: invalid planning settings:\n{errors}") from None
 
 
 def _sources(raw: object, path: Path) -> SourcesConfig:

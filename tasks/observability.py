@@ -150,6 +150,18 @@ def emit_rejected(summary: refresh.RunSummary, run_id: str | None) -> None:
                         "champion_fit_dir": summary.champion_fit_dir})
 
 
+def emit_promoted(summary: refresh.RunSummary, run_id: str | None, planning: Any) -> None:
+    """``liftos.model.promoted``; the resource says whether the tenant wants a budget plan
+    proposed now (``liftos.propose-plan``), which the automation matches on."""
+    resource = {**tenant_resource(summary.tenant),
+                "liftos.propose-plan": str(planning.propose_after_promotion).lower(),
+                "liftos.plan-objective": planning.objective}
+    emit_event(event="liftos.model.promoted", resource=resource,
+               payload={"fit_dir": summary.fit_dir, "flow_run_id": run_id,
+                        "trust_score": summary.trust_score,
+                        "champion_fit_dir": summary.champion_fit_dir})
+
+
 def log_line(message: str) -> None:
     """What a stage did, or progress of long work, in the run's logs (the Prefect UI); outside
     a run (a stage's function called directly) in the ``liftos.stages`` log."""

@@ -119,6 +119,8 @@ def summarize_run(fitted: refresh.FittedModel, promote: bool = True,
     observability.publish_run(summary, fitted, run_id)
     if promote and not summary.promoted:
         observability.emit_rejected(summary, run_id)
+    if summary.promoted:
+        observability.emit_promoted(summary, run_id, fitted.features.panel.tenant.config.planning)
     return summary
 
 

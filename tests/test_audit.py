@@ -103,3 +103,25 @@ def test_concurrent_proposals_never_fork_the_chain(tmp_path):
         worker.join(timeout=60)
     records = DecisionLog("acme", DataHome(tmp_path)).verify()
     assert len(records) == 60 and len({r.prev_hash for r in records}) == 60
+
+
+def test_rollback_reinstates_the_previous_approved_plan_as_a_new_record(tmp_path, monkeypatch,
+                                                                       capsys):
+    from liftos_app.cli import main
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path))
+    log = DecisionLog("acme")
+    for k, weekly in enumerate(({"tv": 100.0}, {"tv": 200.0})):
+        proposal = log.append("proposal", {"objective": "expected", "lift_mean": 1.0})
+        log.append("decision", {"proposal_seq": proposal.seq, "verdict": "approved",
+                                "by": "ana", "weekly": weekly, "comment": str(k)})
+    log.append("decision", {"proposal_seq": 3, "verdict": "rejected", "by": "bo",
+                            "weekly": {"tv": 999.0}})
+    assert main(["plan", "rollback", "--tenant", "acme", "--by", "cy", "--comment", "too hot"]) == 0
+    assert "rolled back to decision #2 (record #6): tv 100" in capsys.readouterr().out
+    records = log.verify()  # the chain is intact: nothing was edited
+    assert [r.kind for r in records][-1] == "rollback" and len(records) == 6
+    assert records[-1].payload["replaces"] == 4
+    assert main(["plan", "rollback", "--tenant", "acme", "--by", "cy"]) == 2
+    assert "no earlier approved plan to go back to (1 approved plan(s) in force)" in (
+        capsys.readouterr().err)

@@ -307,6 +307,9 @@ def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenant
     accepted = run_refresh(dask_cluster, run_validation=True, validation=small,
                            trust_threshold=0.0)
     assert accepted.is_completed() and accepted.result().promoted
+    promoted = events("liftos.model.promoted", flow_run_id(accepted))[0]
+    assert promoted["resource"]["liftos.propose-plan"] == "false"  # the tenant did not ask
+    assert not events("liftos.model.promoted", run_id, minimum=0, timeout=0)
     assert task_states(flow_run_id(accepted))["validate-model"] == "Cached"
     assert DataHome().champion("acme")["trust_score"] == summary.trust_score
     from liftos.memory.store import MemoryStore

@@ -27,3 +27,14 @@ def test_the_configured_source_settings_are_returned(tmp_path):
                         sources={"klaviyo": {"since": "2024-01-01", "chunk_days": 30}})
     settings = source_settings(load_tenant(path), "klaviyo")
     assert settings.chunk_days == 30 and str(settings.since) == "2024-01-01"
+
+
+def test_the_planning_settings_of_a_tenant_are_typed(tmp_path):
+    path = write_tenant(tmp_path, "acme", DEMO_DATA,
+                        planning={"propose_after_promotion": True, "objective": "cvar"})
+    planning = load_tenant(path).planning
+    assert planning.propose_after_promotion and planning.objective == "cvar"
+    bad = write_tenant(tmp_path, "beta", DEMO_DATA, planning={"objective": "greedy"})
+    with pytest.raises(ConfigError, match=r"beta.yaml: invalid planning settings:\n.*"
+                                          r"planning.objective"):
+        load_tenant(bad)

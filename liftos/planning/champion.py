@@ -88,3 +88,29 @@ def record_decision(tenant: str, proposal: DecisionRecord, verdict: str, by: str
         "by": by, "comment": comment, "weekly": weekly or {}, "flow_run_id": flow_run_id,
         "objective": proposal.payload.get("objective"),
         "lift_mean": proposal.payload.get("lift_mean")})
+
+
+def plans_in_force(records: list[DecisionRecord]) -> list[DecisionRecord]:
+    """The approved plans, oldest first, with those rolled back removed: the last is in force."""
+    stack: list[DecisionRecord] = []
+    for record in records:
+        if record.kind == "decision" and record.payload.get("verdict") == "approved":
+            stack.append(record)
+        elif record.kind == "rollback" and stack:
+            stack.pop()
+    return stack
+
+
+def rollback(tenant: str, by: str, comment: str = "", home: DataHome | None = None
+             ) -> DecisionRecord:
+    """Reinstate the approved plan before the one in force, as a new record: history is never
+    edited, so the audit shows who rolled back what, and when."""
+    log = DecisionLog(tenant, home)
+    stack = plans_in_force(log.verify())
+    if len(stack) < 2:
+        raise LiftOSError(f"tenant '{tenant}': no earlier approved plan to go back to "
+                          f"({len(stack)} approved plan(s) in force)")
+    current, previous = stack[-1], stack[-2]
+    return log.append("rollback", {"reinstates": previous.seq, "replaces": current.seq,
+                                   "weekly": previous.payload["weekly"], "by": by,
+                                   "comment": comment})

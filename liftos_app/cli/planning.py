@@ -1,5 +1,6 @@
-"""Planning commands: ``plan propose`` (from the tenant's trusted champion) and the decision
-audit, ``decisions log|verify``."""
+"""Planning commands: ``plan propose`` (from the tenant's trusted champion), ``plan
+approve|reject RUN_ID`` (a paused budget-plan run), ``plan rollback``, and the decision audit,
+``decisions log|verify``."""
 
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 metavar="CHANNEL=WEEKLY",
                                 help="approve with this weekly amount instead (repeatable)")
         answer.set_defaults(handler=answer_command, verdict=verdict)
+
+    back = sub.add_parser("rollback", help="reinstate the approved plan before the one in force "
+                                           "(a new decision; history is never edited)")
+    back.add_argument("--tenant", required=True, help="whose plan")
+    back.add_argument("--by", required=True, help="who decides (name or e-mail)")
+    back.add_argument("--comment", default="", help="why")
+    back.set_defaults(handler=rollback_command)
 
     decisions = commands.add_parser("decisions", help="the tenant's hash-chained decision audit")
     audit = decisions.add_subparsers(dest="decisions_command", required=True)
@@ -129,6 +137,16 @@ def answer_command(args: argparse.Namespace) -> int:
     except RuntimeError as exc:  # the server refused the answer (e.g. the form's rules)
         raise LiftOSError(f"run {run_id}: {exc}") from None
     print(f"{args.verdict} sent to run {run_id}; the flow checks it and records the decision")
+    return 0
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    from liftos.planning.champion import rollback
+
+    record = rollback(args.tenant, args.by, args.comment)
+    weekly = ", ".join(f"{c} {v:,.0f}" for c, v in record.payload["weekly"].items())
+    print(f"rolled back to decision #{record.payload['reinstates']} (record #{record.seq}): "
+          f"{weekly}")
     return 0
 
 
