@@ -92,6 +92,7 @@ def refresh_chain(tenant: str, settings: RefreshSettings, chain: Chain) -> Any:
             refresh_cache=s.refresh), fitted, s.validation)]
     summary = chain.light("summarize-run", stages.summarize_run, fitted, s.promote,
                           s.trust_threshold, wait_for=checked if chain.submit_all else None)
+    chain.light("evaluate-plans", stages.evaluate_plans, validated)
     chain.light("remember-run", stages.remember_run, summary)
     return summary
 

@@ -383,6 +383,17 @@ def _panel_and_spec(validated: ValidatedPanel, tenant: Tenant) -> tuple[Panel, M
     return _load_panel(validated, spec), spec
 
 
+def evaluate_plans(validated: ValidatedPanel) -> list:
+    """Hold the tenant's approved budget plans to account on this run's panel (see
+    ``liftos.planning.evaluate``); the new outcome records."""
+    from liftos.planning.evaluate import evaluate_plans as evaluate
+
+    tenant = validated.tenant.config
+    spec = ModelSpec(tenant.template, tenant.columns.channels, tenant.columns.controls,
+                     tenant.columns.target)
+    return evaluate(tenant.name, _load_panel(validated, spec), DataHome(validated.tenant.home))
+
+
 def _load_panel(validated: ValidatedPanel, spec: ModelSpec) -> Panel:
     panel = Panel.load(Path(validated.panel_path), spec.target, spec.channels, spec.controls,
                        validated.source_path, validated.source_sha256)

@@ -133,14 +133,27 @@ def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
 
 
 def publish_trust_card(tenant: str, fit_dir: str) -> None:
+    from liftos.errors import LiftOSError
+    from liftos.planning.audit import DecisionLog
+    from liftos.planning.evaluate import forecast_coverage
     from liftos.validation.card import trust_card_markdown, write_trust_card_png
     from liftos.validation.runner import load_validation
 
     validation = load_validation(fit_dir)
     png = write_trust_card_png(validation, Path(fit_dir) / "plots" / "trust_card.png")
+    try:
+        coverage = forecast_coverage(DecisionLog(tenant).verify())
+    except LiftOSError as exc:  # a broken audit is said on the card, not hidden
+        coverage = str(exc)
     create_markdown_artifact(key=artifact_key("trust-card", tenant),
-                             markdown=trust_card_markdown(validation, png),
+                             markdown=trust_card_markdown(validation, png, coverage),
                              description=f"Trust card of the {tenant} model")
+
+
+def emit_plan_missed(tenant: str, outcome: dict[str, Any]) -> None:
+    """``liftos.plan.missed``: what was observed over a plan's weeks fell outside the interval
+    its model predicted for the spend that really happened."""
+    emit_event(event="liftos.plan.missed", resource=tenant_resource(tenant), payload=outcome)
 
 
 def emit_rejected(summary: refresh.RunSummary, run_id: str | None) -> None:

@@ -140,6 +140,21 @@ def _dask_client():
         yield client
 
 
+@task(name="evaluate-plans")
+@stage("evaluate-plans", say=lambda outcomes: (
+    f"{len(outcomes)} approved plan(s) held to account: "
+    f"{sum(o.payload['inside'] for o in outcomes)} inside their 94% interval"
+    if outcomes else "no approved plan has all its weeks in the data yet"))
+def evaluate_plans(validated: refresh.ValidatedPanel) -> list:
+    """Approved budget plans whose weeks have arrived: predicted vs observed, in the audit;
+    ``liftos.plan.missed`` for each outcome outside its interval."""
+    outcomes = refresh.evaluate_plans(validated)
+    for outcome in outcomes:
+        if not outcome.payload["inside"]:
+            observability.emit_plan_missed(validated.tenant.tenant, outcome.payload)
+    return outcomes
+
+
 @task(name="remember-run")
 @stage("remember-run", say=lambda count: f"remembered {count} memories (insights, situation)")
 def remember_run(summary: refresh.RunSummary) -> int:

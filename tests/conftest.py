@@ -110,10 +110,19 @@ def synthetic_fit(demo_panel):
     fit = FitResult(spec=spec, panel=panel, design=design, idata=idata,
                     options=FitOptions(draws=100, chains=2),
                     timing={"compile_s": 0.0, "sampling_s": 0.0, "total_s": 0.0})
+    # Rescale so the expected KPI peaks at the data's scale: then the design rebuilt from the
+    # new KPI (as FitResult.load does) has the same scales, and a saved copy predicts the same.
     index = np.arange(200)
     expected = (fit.baseline(index) + fit.contributions(index).sum(axis=-1)).mean(axis=0)
-    # The scales stay the fitted ones (as on_panel keeps them); only the KPI becomes the truth.
-    return dataclasses.replace(fit, panel=dataclasses.replace(panel, target=expected))
+    shrink = float((expected / design.y_scale[:, None]).max())
+    posterior = {name: values / shrink if name == "baseline_coef" or name.startswith("effect")
+                 else values for name, values in posterior.items()}
+    idata = az.from_dict(posterior=posterior,
+                         sample_stats={"diverging": np.zeros((2, 100), dtype=bool)})
+    fit = dataclasses.replace(fit, idata=idata)
+    expected = (fit.baseline(index) + fit.contributions(index).sum(axis=-1)).mean(axis=0)
+    panel = dataclasses.replace(panel, target=expected)
+    return dataclasses.replace(fit, panel=panel, design=build_design(panel, spec))
 
 
 @pytest.fixture

@@ -172,7 +172,7 @@ def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, das
     portfolio_stages = set(task_states(flow_run_id(state)))
     assert set(task_states(flow_run_id(single))) == portfolio_stages == {
         "resolve-tenant", "land-input", "validate-input", "build-features", "fit-model",
-        "validate-model", "summarize-run", "remember-run"}
+        "validate-model", "summarize-run", "evaluate-plans", "remember-run"}
     assert DataHome().champion("north")["trust_score"] > 0
     assert DataHome().champion("south")["trust_score"] > 0
     assert DataHome().champion("broken") is None

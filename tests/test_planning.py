@@ -172,3 +172,37 @@ def test_no_plan_from_an_untrusted_champion_or_with_malformed_bounds(champion_ho
     assert "--bound 'tv=cheap': expected CHANNEL=MIN:MAX" in capsys.readouterr().err
     assert main(["plan", "propose", "--tenant", "nobody"]) == 2
     assert "tenant 'nobody' has no champion to plan from" in capsys.readouterr().err
+
+
+def test_a_geo_model_allocates_per_geo_within_each_channels_limits():
+    """Two geos whose responses differ: the plan moves money to where it returns most, keeps
+    each channel's total within its limits, and equalises the marginal return of every
+    (geo, channel) no limit binds."""
+    from liftos.features.transforms import LogisticSaturation
+    from liftos.planning.response import SaturationBlock
+
+    rng = np.random.default_rng(4)
+    draws, n_geos, n_channels = 300, 2, 3
+    weights = np.zeros((draws, 4, n_channels))
+    weights[:, :, :] = np.array([0.5, 0.25, 0.15, 0.1])[None, :, None]
+    effect = np.stack([np.full((draws, n_channels), 3e5), np.full((draws, n_channels), 1e5)],
+                      axis=1) * rng.lognormal(0, 0.05, (draws, n_geos, n_channels))
+    lam = {"lam": rng.uniform(1.5, 2.5, (draws, n_channels))}
+    current = np.array([[20_000.0, 10_000.0, 5_000.0], [20_000.0, 10_000.0, 5_000.0]])
+    response = ResponseModel(("a", "b", "c"), ("north", "south"), effect, weights,
+                             (SaturationBlock(LogisticSaturation(), (0, 1, 2), lam),),
+                             x_scale=np.full((n_geos, n_channels), 40_000.0), current=current)
+    plan = plan_budget(response, PlanConstraints(max_change=0.5))
+    totals = np.array([c.recommended_weekly for c in plan.channels])
+    assert totals.sum() == pytest.approx(current.sum(), rel=1e-6)
+    assert np.all(totals <= 1.5 * current.sum(axis=0) + 1)
+    assert np.all(totals >= 0.5 * current.sum(axis=0) - 1)
+    north = sum(plan.geo_allocation["north"].values())
+    assert north > current[0].sum()  # north's response is three times south's
+    allocation = np.array([[plan.geo_allocation[g][c] for c in "abc"] for g in
+                           ("north", "south")])
+    _, slope = response.lift_terms(allocation, 13)
+    marginal = slope.mean(axis=0)
+    inner = [marginal[g, c] for g in range(2) for c in range(3)
+             if allocation[g, c] > 1 and not plan.channels[c].limit]
+    assert len(inner) >= 2 and max(inner) / min(inner) < 1.02

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from liftos.errors import LiftOSError
 from liftos.home import DataHome, write_json
 from liftos.planning.audit import DecisionLog, DecisionRecord
@@ -50,7 +52,9 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
         raise PlanRefused(f"tenant '{tenant}': the champion's trust score "
                           f"{'is unknown' if trust is None else f'{trust:.1f} is below'} "
                           f"the threshold {trust_threshold:.0f}; no plan is proposed")
-    response = ResponseModel.from_fit(FitResult.load(champion["fit_dir"]))
+    fit = FitResult.load(champion["fit_dir"])
+    response = ResponseModel.from_fit(fit)
+    first_week = str(fit.panel.dates[-1] + np.timedelta64(7, "D"))
     plan = plan_budget(response, constraints, objective, horizon, target_roas)
     folder = home.folder(tenant, "plans") / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{objective}"
     folder.mkdir(parents=True)
@@ -66,7 +70,7 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
                                "weekly": {c.channel: c.recommended_weekly for c in alt.channels}}
     proposal = DecisionLog(tenant, home).append("proposal", {
         "tenant": tenant, "plan": str(folder / "plan.json"), "objective": objective,
-        "horizon_weeks": horizon, "champion_fit_dir": champion["fit_dir"],
+        "horizon_weeks": horizon, "first_week": first_week, "champion_fit_dir": champion["fit_dir"],
         "data_sha256": champion.get("data_sha256"), "config_hash": champion.get("config_hash"),
         "trust_score": trust, "constraints": json.loads(constraints.model_dump_json()),
         "solver": plan.solver, "budget_weekly": plan.budget_weekly,

@@ -9,7 +9,10 @@ from liftos.home import atomic_write
 from liftos.validation.trust import TRUST_THRESHOLD
 
 
-def trust_card_markdown(validation: dict[str, Any], png: Path | None = None) -> str:
+def trust_card_markdown(validation: dict[str, Any], png: Path | None = None,
+                        decisions: tuple[int, int] | str | None = None) -> str:
+    """The card; ``decisions``: (plan outcomes inside their 94% interval, outcomes), or why the
+    decision audit could not be read."""
     trust = validation["trust"]
     lines = [(f"# Trust score {trust['score']:.1f} / 100 "
              f"({'passes' if trust['score'] >= TRUST_THRESHOLD else 'below'} the "
@@ -22,6 +25,12 @@ def trust_card_markdown(validation: dict[str, Any], png: Path | None = None) -> 
              *(f"| {c['group']} | {c['name']} | {_fmt(c['value'])} | {c['threshold']} | "
                f"{'yes' if c['passed'] else '**no**'} | {c['score']:.2f} | {c['detail']} |"
                for c in validation["checks"])]
+    if isinstance(decisions, str):
+        lines += ["", f"Decision forecasts: the decision audit is broken ({decisions})"]
+    elif decisions and decisions[1]:
+        inside, total = decisions
+        lines += ["", (f"Decision forecasts: {inside} of {total} approved plans' outcomes inside "
+                      f"their 94% interval ({inside / total:.0%}; honest intervals give ~94%)")]
     if png is not None:
         lines += ["", f"![trust card]({png.as_uri()})"]
     return "\n".join(lines) + "\n"
