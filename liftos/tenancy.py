@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -177,27 +177,24 @@ def _data_source(raw: object, path: Path) -> DataSourceConfig:
     if raw is None:
         raise ConfigError(f"{path}: key 'data': missing; say where the tenant's data lives, "
                           "e.g. data: {path: data.csv, date_column: date, target: revenue}")
-    try:
-        return DataSourceConfig.model_validate(raw)
-    except ValidationError as exc:
-        errors = _format_errors(exc).replace("key '", "key 'data.")
-        raise ConfigError(f"{path}: invalid data source:\n{errors}") from None
+    return _section(DataSourceConfig, raw, path, "data", "data source")
 
 
 def _planning(raw: object, path: Path) -> PlanningConfig:
-    try:
-        return PlanningConfig.model_validate(raw or {})
-    except ValidationError as exc:
-        errors = _format_errors(exc).replace("key '", "key 'planning.")
-        raise ConfigError(f"{path}: invalid planning settings:\n{errors}") from None
+    return _section(PlanningConfig, raw or {}, path, "planning", "planning settings")
 
 
 def _sources(raw: object, path: Path) -> SourcesConfig:
+    return _section(SourcesConfig, raw or {}, path, "sources", "sources")
+
+
+def _section(model: type[BaseModel], raw: object, path: Path, key: str, what: str) -> Any:
+    """One section of a tenant file, validated; errors name the file and the full key path."""
     try:
-        return SourcesConfig.model_validate(raw or {})
+        return model.model_validate(raw)
     except ValidationError as exc:
-        errors = _format_errors(exc).replace("key '", "key 'sources.")
-        raise ConfigError(f"{path}: invalid sources:\n{errors}") from None
+        errors = _format_errors(exc).replace("key '", f"key '{key}.")
+        raise ConfigError(f"{path}: invalid {what}:\n{errors}") from None
 
 
 def _data_path(given: Path, tenant_file: Path, from_cli: bool) -> Path:

@@ -43,7 +43,3 @@ class FitOptions(ModelOptions):
     # "diag" is robust (no divergences on the reference data); "low_rank" takes ~3x fewer
     # gradients per draw on correlated posteriors but diverged occasionally there (bench/).
     mass_matrix: Literal["diag", "low_rank"] = "diag"
-
-    def digest(self) -> str:
-        """The key of what the posterior depends on: the run's options only."""
-        return ModelOptions(**self.model_dump(include=set(ModelOptions.model_fields))).digest()

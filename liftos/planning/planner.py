@@ -131,11 +131,12 @@ def _start(current: np.ndarray, limits: Limits) -> np.ndarray:
 
 
 def _check(allocation: np.ndarray, limits: Limits, message: str) -> None:
+    """The solver's answer spends the budget within every limit (to 0.01% of the budget)."""
     totals = allocation.sum(axis=0)
-    tolerance = 1e-6 * max(limits.budget, 1.0)
-    if (abs(totals.sum() - limits.budget) > 1e-4 * max(limits.budget, 1.0)
-            or np.any(totals < limits.low - tolerance * 100)
-            or np.any(totals > limits.high + tolerance * 100)):
+    tolerance = 1e-4 * max(limits.budget, 1.0)
+    if (abs(totals.sum() - limits.budget) > tolerance
+            or np.any(totals < limits.low - tolerance)
+            or np.any(totals > limits.high + tolerance)):
         raise LiftOSError(f"the solver did not find a feasible plan ({message})")
 
 

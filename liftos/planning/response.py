@@ -12,7 +12,7 @@ evaluations whatever the number of variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,9 @@ class ResponseModel:
     blocks: tuple[SaturationBlock, ...]
     x_scale: np.ndarray         # (G, C): spend that maps to saturation input 1
     current: np.ndarray         # (G, C): weekly spend now (mean of the last 13 weeks)
+    # per horizon: what every evaluation of a plan shares (a solver evaluates hundreds)
+    _fixed: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @property
     def draws(self) -> int:
@@ -100,21 +103,25 @@ class ResponseModel:
             out[..., cols] = block.transform.apply(np, x[..., cols], **params)
         return out
 
-    def _exposure(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        """``m`` (S, T, C): the share of week t's adstock that comes from plan weeks, and the
-        total weight ``(S, C)`` (1 with normalised adstock)."""
-        n_lags = self.weights.shape[1]
-        weeks = horizon + n_lags - 1
-        t = np.arange(weeks)[:, None]
-        lags = np.arange(n_lags)[None, :]
-        inside = ((t - lags >= 0) & (t - lags < horizon)).astype(float)   # (T, L)
-        return np.einsum("tl,slc->stc", inside, self.weights), self.weights.sum(axis=1)
+    def _horizon(self, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a plan of ``horizon`` weeks: ``m`` (S, T, C), the share of week t's adstock that
+        comes from plan weeks; the total adstock weight ``(S, C)`` (1 when normalised); and the
+        saturated current allocation ``(S, G, C)``. Computed once per horizon."""
+        if horizon not in self._fixed:
+            n_lags = self.weights.shape[1]
+            t = np.arange(horizon + n_lags - 1)[:, None]
+            lags = np.arange(n_lags)[None, :]
+            inside = ((t - lags >= 0) & (t - lags < horizon)).astype(float)   # (T, L)
+            total = self.weights.sum(axis=1)
+            now = self.saturation(total[:, None, :] * self.current[None] / self.x_scale[None])
+            self._fixed[horizon] = (np.einsum("tl,slc->stc", inside, self.weights), total, now)
+        return self._fixed[horizon]
 
     def lift_terms(self, plan: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """KPI lift of running ``plan`` (G, C weekly spend) for ``horizon`` weeks instead of the
         current allocation, per draw and (geo, channel): ``(S, G, C)``, and its derivative with
         respect to each plan entry (same shape)."""
-        exposure, total = self._exposure(horizon)
+        exposure, total, now = self._horizon(horizon)
         m = exposure[:, :, None, :]                                       # (S, T, 1, C)
         base = (total[:, None, None, :] - m) * self.current[None, None]    # (S, T, G, C)
         adstocked = m * plan[None, None] + base
@@ -123,7 +130,6 @@ class ResponseModel:
         up = self.saturation((adstocked + step) / scale)
         down = self.saturation((adstocked - step) / scale)
         level = self.saturation(adstocked / scale)
-        now = self.saturation(total[:, None, :] * self.current[None] / self.x_scale[None])
         effect = self.effect
         terms = effect * (level.sum(axis=1) - adstocked.shape[1] * now)
         slope = effect * ((up - down) / (2 * step) * m).sum(axis=1)
