@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_coverage.py
 	$(BIN)/python bench/bench_planner.py
+	$(BIN)/python bench/bench_recovery.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

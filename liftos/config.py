@@ -111,6 +111,15 @@ DEFAULT_CHANNEL_RULES = [
 ]
 
 
+class RecoveryThresholds(_Strict):
+    """The champion gate's limits on the recovery check (known truths on the tenant's spend)."""
+
+    min_coverage: float = Field(0.75, ge=0, le=1)
+    max_median_error: float = Field(0.25, gt=0)
+    # A channel typically this far off on truths of the model's own family is not recoverable.
+    max_channel_error: float = Field(0.4, gt=0)
+
+
 class Template(_Strict):
     name: str
     description: str = ""
@@ -123,6 +132,7 @@ class Template(_Strict):
     controls: list[str] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     channel_rules: list[ChannelRule] = Field(default_factory=lambda: list(DEFAULT_CHANNEL_RULES))
+    recovery: RecoveryThresholds = Field(default_factory=RecoveryThresholds)
 
     def channel(self, name: str) -> ChannelConfig:
         """The configuration of ``name``: its own entry, else the template's channel defaults."""

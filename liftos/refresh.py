@@ -144,6 +144,7 @@ class RunSummary(Record):
     trust_score: float | None = None
     promoted: bool = False
     decision: tuple[str, ...] = ()
+    not_recoverable: dict[str, str] = {}   # channel -> why its ROAS is not published
 
     def describe(self) -> str:
         trust = "not validated" if self.trust_score is None else f"trust {self.trust_score:.1f}"
@@ -265,8 +266,10 @@ def fit_summary(fit_dir: Path) -> dict[str, Any]:
     if not (fit_dir / "summary.json").exists():
         raise LiftOSError(f"fit folder {fit_dir} is missing its summary.json (deleted after the "
                           "fit was cached?); re-run with refresh=True")
-    if not (fit_dir / "report.md").exists():
-        write_report(FitResult.load(fit_dir), fit_dir)
+    report, validation = fit_dir / "report.md", fit_dir / "validation.json"
+    if not report.exists() or (validation.exists()
+                               and validation.stat().st_mtime > report.stat().st_mtime):
+        write_report(FitResult.load(fit_dir), fit_dir)  # now with what validation found
     return json.loads((fit_dir / "summary.json").read_text())
 
 
@@ -274,6 +277,8 @@ def run_summary(fitted: FittedModel, summary: dict[str, Any], champion: dict[str
                 validation: dict[str, Any] | None, promoted: bool, reasons: tuple[str, ...]
                 ) -> RunSummary:
     """What the run found, against the champion it was compared with."""
+    from liftos.validation.runner import not_recoverable
+
     panel, ref = fitted.features.panel, fitted.features.panel.tenant
     roas = {name: {key: ch[key] for key in ("roas_mean", "roas_hdi_low", "roas_hdi_high",
                                             "share_mean", "contribution_total_mean")}
@@ -288,7 +293,8 @@ def run_summary(fitted: FittedModel, summary: dict[str, Any], champion: dict[str
         first_week=panel.first_week, last_week=panel.last_week, template=ref.template,
         data_sha256=panel.source_sha256, config_hash=ref.config_hash,
         signature=fitted.features.signature, promoted=promoted, decision=reasons,
-        trust_score=validation["trust"]["score"] if validation else None)
+        trust_score=validation["trust"]["score"] if validation else None,
+        not_recoverable=not_recoverable(fitted.fit_dir))
 
 
 def record_run(home: DataHome, run: RunSummary, fitted: FittedModel, run_id: str | None) -> None:
@@ -329,19 +335,27 @@ class ValidationRecord(Record):
     trust_score: float
     passed: int
     checks: int
+    not_recoverable: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"trust score {self.trust_score:.1f}: {self.passed} of {self.checks} checks passed"
+        lost = (f"; not recoverable on this spend: {', '.join(self.not_recoverable)}"
+                if self.not_recoverable else "")
+        return (f"trust score {self.trust_score:.1f}: {self.passed} of {self.checks} checks "
+                f"passed{lost}")
 
 
 def validate_model(fitted: FittedModel, options=None, submit=None) -> ValidationRecord:
     """Run the validation suite on the fit (``validation.json`` beside it)."""
     from liftos.validation.runner import ValidationOptions, validate
 
-    validation = validate(fitted.fit_dir, options or ValidationOptions(), submit=submit)
+    ref = fitted.features.panel.tenant
+    validation = validate(fitted.fit_dir, options or ValidationOptions(), submit=submit,
+                          recovery_cache=DataHome(ref.home).tenant(ref.tenant) / "recovery")
+    lost = validation.recovery.unrecoverable if validation.recovery else []
     return ValidationRecord(fit_dir=fitted.fit_dir, trust_score=validation.trust.score,
                             passed=sum(c.passed for c in validation.checks),
-                            checks=len(validation.checks))
+                            checks=len(validation.checks),
+                            not_recoverable=tuple(c.channel for c in lost))
 
 
 def roas_shifts(champion: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]
@@ -370,11 +384,15 @@ def _champion_calibrations(ref: TenantRef, panel: Panel, widen: float) -> tuple:
     pointer = DataHome(ref.home).champion(ref.tenant)
     if pointer is None:
         return ()
+    from liftos.validation.runner import not_recoverable
+
     champion = FitResult.load(pointer["fit_dir"])
     if list(champion.panel.channels) != list(panel.channels):
         return ()
-    return calibrations_from_posterior(champion, panel, widen,
-                                       source=f"champion {pointer['fit_dir']}")
+    unknown = not_recoverable(pointer["fit_dir"])  # a biased posterior must not become a prior
+    return tuple(c for c in calibrations_from_posterior(
+        champion, panel, widen, source=f"champion {pointer['fit_dir']}")
+        if c.channel not in unknown)
 
 
 def _panel_and_spec(validated: ValidatedPanel, tenant: Tenant) -> tuple[Panel, ModelSpec]:

@@ -14,6 +14,8 @@ def write_report(result, out_dir: str | Path) -> Path:
     """Write ``report.md`` and ``plots/*.png`` for a fit; returns the markdown path."""
     import matplotlib
 
+    from liftos.validation.runner import not_recoverable
+
     matplotlib.use("Agg")
     out = Path(out_dir)
     plots = out / "plots"
@@ -26,11 +28,12 @@ def write_report(result, out_dir: str | Path) -> Path:
     _plot_roas(summary, plots / "roas.png")
     _plot_response_curves(curves, summary, plots / "response_curves.png")
     path = out / "report.md"
-    path.write_text(_markdown(summary, curves))
+    path.write_text(_markdown(summary, curves, not_recoverable(out)))
     return path
 
 
-def _markdown(summary: dict[str, Any], curves: dict[str, dict]) -> str:
+def _markdown(summary: dict[str, Any], curves: dict[str, dict],
+              unrecoverable: dict[str, str]) -> str:
     run, kpi, diag, fit = summary["run"], summary["kpi"], summary["diagnostics"], summary["fit"]
     data = run["data"]
     ratio = "ROAS" if kpi["kind"] == "revenue" else f"{kpi['name']} per unit of spend"
@@ -48,10 +51,13 @@ def _markdown(summary: dict[str, Any], curves: dict[str, dict]) -> str:
     ]
     for name, ch in sorted(summary["channels"].items(), key=lambda kv: -kv[1]["roas_mean"]):
         flag = "" if ch["roas_plausible"] else " ⚠ outside template bounds"
-        lines.append(
-            f"| {name} | {ch['spend_total']:,.0f} | {ch['contribution_total_mean']:,.0f} | "
-            f"{_num(ch['roas_mean'])} ({_num(ch['roas_hdi_low'])}–{_num(ch['roas_hdi_high'])})"
-            f"{flag} | {ch['share_mean']:.1%} |")
+        estimate = (f"{_num(ch['roas_mean'])} ({_num(ch['roas_hdi_low'])}–"
+                    f"{_num(ch['roas_hdi_high'])}){flag}")
+        if name in unrecoverable:
+            estimate = f"not recoverable on this spend (the fit says {estimate})"
+        lines.append(f"| {name} | {ch['spend_total']:,.0f} | {ch['contribution_total_mean']:,.0f} "
+                     f"| {estimate} | {ch['share_mean']:.1%} |")
+    lines += [f"- **{name}**: not recoverable: {why}." for name, why in unrecoverable.items()]
     lines += ["", "![ROAS](plots/roas.png)", "", "## Where the next dollar goes", ""]
     for name, curve in curves.items():
         spend = np.array(curve["spend"])

@@ -41,9 +41,11 @@ def run_refresh(dask_cluster, tenant="acme", **kwargs):
 def validated(**kwargs) -> dict:
     """Refresh arguments that run the (small) validation suite and a passable gate: the only
     way a model becomes champion."""
+    from liftos.validation.recovery import RecoveryOptions
     from liftos.validation.runner import ValidationOptions
 
-    small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False)
+    small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False,
+                              recovery=RecoveryOptions(replicas=0))
     return {"run_validation": True, "validation": small, "trust_threshold": 0.0, **kwargs}
 
 
@@ -278,11 +280,16 @@ def test_refresh_with_memory_priors_calibrates_on_the_model_in_service(tenants, 
 
 def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenants, dask_cluster):
     from liftos.home import DataHome
+    from liftos.validation.recovery import RecoveryOptions
     from liftos.validation.runner import ValidationOptions
 
-    write_tenant(tenants, "acme", DEMO_DATA)
+    # Two short recovery replicas: the check runs on Dask and reaches the card; lenient limits
+    # in the tenant's template keep this test about the trust threshold.
+    write_tenant(tenants, "acme", DEMO_DATA, overrides={
+        "recovery": {"min_coverage": 0.0, "max_median_error": 100.0}})
     small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2,
-                              refutations=False)
+                              refutations=False,
+                              recovery=RecoveryOptions(replicas=2, draws=60, tune=60))
     rejected = run_refresh(dask_cluster, run_validation=True, validation=small,
                            trust_threshold=101.0)
     assert rejected.is_completed(), rejected.message
@@ -293,6 +300,9 @@ def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenant
     run_id = flow_run_id(rejected)
     card = artifacts(run_id, "trust-card-acme")[0].data
     assert "holdout MAPE" in card and "placebo share" in card and "trust_card.png" in card
+    assert "## Recovery on known truths (2 replicas on this tenant's spend" in card
+    cached = list((DataHome().tenant("acme") / "recovery").glob("*.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["replicas"] == 2
     assert (Path(summary.fit_dir) / "plots" / "trust_card.png").exists()
     event = events("liftos.model.rejected", run_id)[0]
     assert event["payload"]["reasons"] == list(summary.decision)

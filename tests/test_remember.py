@@ -42,3 +42,15 @@ def test_the_same_run_remembered_twice_has_the_same_ids():
             == [m.id for m in run_memories(_summary(), run_id="r1")])
     assert (run_memories(_summary(), run_id="r1")[0].id
             != run_memories(_summary(), run_id="r2")[0].id)
+
+
+def test_a_channel_the_recovery_check_lost_is_remembered_as_not_recoverable():
+    why = "on 10 known truths of the model's own form ... median error 51%"
+    memories = {m.kind + m.channel: m
+                for m in run_memories(_summary(not_recoverable={"search": why}), run_id="r3")}
+    text = memories["insightsearch"].text
+    assert text.startswith(f"paid search ROAS not recoverable on this spend ({why}; the fit "
+                           "said 2.5)")
+    assert "94% interval" not in text
+    assert memories["insightsearch"].facts["recoverable"] is False
+    assert memories["insighttv"].facts["recoverable"] is True

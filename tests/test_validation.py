@@ -19,11 +19,13 @@ from liftos.simulate import simulate
 from liftos.validation.checks import variance_inflation
 from liftos.validation.lift import LiftTest, lift_agreement
 from liftos.validation.outofsample import crps, rolling_origins
+from liftos.validation.recovery import RecoveryOptions
 from liftos.validation.runner import ValidationOptions, load_validation, validate
 from liftos.validation.trust import champion_decision, trust_score
 
 CHANNELS = ("search", "social", "tv")
 OPTIONS = FitOptions(draws=500, tune=500, chains=2, progress=False)
+OFF = RecoveryOptions(replicas=0)  # the recovery check has its own tests (test_recovery.py)
 
 
 def _fit_simulation(tmp_path, template, fit_template=None, seed=3):
@@ -38,7 +40,7 @@ def _fit_simulation(tmp_path, template, fit_template=None, seed=3):
 def test_placebo_gets_almost_nothing_and_validation_is_saved(tmp_path):
     result = _fit_simulation(tmp_path, load_template("ecommerce"), seed=2)
     result.save(tmp_path / "fit")
-    validation = validate(tmp_path / "fit", ValidationOptions(holdout_weeks=8))
+    validation = validate(tmp_path / "fit", ValidationOptions(holdout_weeks=8, recovery=OFF))
     assert validation.placebo_share < 0.02
     refuted = {c.name: c for c in validation.checks if c.group == "refutation"}
     shuffled = next(c for name, c in refuted.items() if name.startswith("time-shuffled"))
@@ -66,7 +68,7 @@ def test_validate_command_with_lift_tests(tmp_path, capsys):
                      "se: 1.0e7, name: impossible}\n")
     assert main(["validate", str(tmp_path / "fit"), "--no-placebo", "--no-refutations",
                  "--holdout-weeks", "4", "--folds", "2",
-                 "--draws", "100", "--lift-tests", str(tests)]) == 0
+                 "--draws", "100", "--recovery-replicas", "0", "--lift-tests", str(tests)]) == 0
     out = capsys.readouterr().out
     assert "NO  calibration  lift tests inside the model's predicted interval" in out
     assert "trust score" in out
@@ -92,7 +94,8 @@ def test_a_model_without_carry_over_scores_lower_on_carry_over_data(tmp_path):
         result = _fit_simulation(tmp_path / label, truth_template, template)
         result.save(tmp_path / label / "fit")
         scores[label] = validate(tmp_path / label / "fit",
-                                 ValidationOptions(placebo=False, refutations=False))
+                                 ValidationOptions(placebo=False, refutations=False,
+                                                   recovery=OFF))
     # Measured: right 79.6 (holdout MAPE 2.8%), no adstock 68.6 (9.8%).
     assert scores["no adstock"].trust.score < scores["right"].trust.score - 5
     assert scores["no adstock"].holdout.mape > scores["right"].holdout.mape
@@ -157,7 +160,8 @@ def test_a_really_divergent_fit_is_refused_by_the_gate_at_its_real_threshold(tmp
     result = fit_and_save(request, tmp_path / "fit", report=False)
     divergences = result.summary()["diagnostics"]["divergences"]
     assert divergences > 0
-    validate(tmp_path / "fit", ValidationOptions(draws=100, tune=100, refutations=False))
+    validate(tmp_path / "fit", ValidationOptions(draws=100, tune=100, refutations=False,
+                                                 recovery=OFF))
     promoted, reasons = gate(load_validation(tmp_path / "fit"), None, True, None)
     assert not promoted
     assert f"{divergences:.0f} divergent transitions: the posterior is unreliable" in reasons

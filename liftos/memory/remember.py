@@ -27,8 +27,12 @@ def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> li
     for channel, roas in summary.roas.items():
         before = summary.champion_roas.get(channel)
         change = _change(before, roas["roas_mean"])
-        text = (f"{channel_words(channel)} ROAS {roas['roas_mean']:.3g} (94% interval "
-                f"{roas['roas_hdi_low']:.3g} to {roas['roas_hdi_high']:.3g}), {change}; "
+        estimate = (f"ROAS {roas['roas_mean']:.3g} (94% interval {roas['roas_hdi_low']:.3g} "
+                    f"to {roas['roas_hdi_high']:.3g}), {change}")
+        if channel in summary.not_recoverable:
+            estimate = (f"ROAS not recoverable on this spend ({summary.not_recoverable[channel]};"
+                        f" the fit said {roas['roas_mean']:.3g})")
+        text = (f"{channel_words(channel)} {estimate}; "
                 f"{roas['share_mean']:.0%} of media contribution; weeks {summary.first_week} to "
                 f"{summary.last_week}; template {summary.template}")
         memories.append(Memory(
@@ -36,7 +40,8 @@ def run_memories(summary: RunSummary, run_id: str = "", run_url: str = "") -> li
             run_url=run_url, date_start=start, date_end=end, text=text,
             facts={"roas_mean": roas["roas_mean"], "roas_hdi_low": roas["roas_hdi_low"],
                    "roas_hdi_high": roas["roas_hdi_high"], "share": roas["share_mean"],
-                   "champion_roas": before, "fit_dir": summary.fit_dir}))
+                   "champion_roas": before, "fit_dir": summary.fit_dir,
+                   "recoverable": channel not in summary.not_recoverable}))
     if summary.trust_score is not None:
         verdict = ("promoted to the champion" if summary.promoted
                    else "kept out of service: " + "; ".join(summary.decision))

@@ -16,6 +16,7 @@ from liftos.planning.constraints import PlanConstraints
 from liftos.planning.planner import HORIZON_WEEKS, BudgetPlan, Objective, plan_budget
 from liftos.planning.plots import write_plan_charts
 from liftos.planning.response import ResponseModel
+from liftos.validation.runner import not_recoverable
 from liftos.validation.thresholds import THRESHOLDS
 
 
@@ -53,6 +54,7 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
                           f"{'is unknown' if trust is None else f'{trust:.1f} is below'} "
                           f"the threshold {trust_threshold:.0f}; no plan is proposed")
     fit = FitResult.load(champion["fit_dir"])
+    constraints, held = hold_unrecoverable(constraints, not_recoverable(champion["fit_dir"]))
     response = ResponseModel.from_fit(fit)
     first_week = str(fit.panel.dates[-1] + np.timedelta64(7, "D"))
     plan = plan_budget(response, constraints, objective, horizon, target_roas)
@@ -60,6 +62,7 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
     folder.mkdir(parents=True)
     write_json(folder / "plan.json", {
         "tenant": tenant, "champion_fit_dir": champion["fit_dir"], "trust_score": trust,
+        "not_recoverable": held,
         "constraints": json.loads(constraints.model_dump_json()), **plan.model_dump()})
     write_plan_charts(response, plan, folder)
     alternatives = {"current": {"lift_mean": 0.0, "lift_low": 0.0, "lift_high": 0.0}}
@@ -73,13 +76,24 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
         "horizon_weeks": horizon, "first_week": first_week, "champion_fit_dir": champion["fit_dir"],
         "data_sha256": champion.get("data_sha256"), "config_hash": champion.get("config_hash"),
         "trust_score": trust, "constraints": json.loads(constraints.model_dump_json()),
-        "solver": plan.solver, "budget_weekly": plan.budget_weekly,
+        "not_recoverable": held, "solver": plan.solver, "budget_weekly": plan.budget_weekly,
         "lift_mean": plan.lift_mean, "lift_low": plan.lift_low, "lift_high": plan.lift_high,
         "probability_beats_current": plan.probability_beats_current,
         "channels": [c.model_dump() for c in plan.channels],
         "binding": [f"{c.channel} {c.limit}" for c in plan.channels if c.limit],
         "alternatives": alternatives, "proposed_by": proposed_by, "flow_run_id": flow_run_id})
     return ChampionPlan(plan, folder, champion["fit_dir"], trust, proposal)
+
+
+def hold_unrecoverable(constraints: PlanConstraints, unknown: dict[str, str]
+                       ) -> tuple[PlanConstraints, dict[str, str]]:
+    """A channel the model cannot recover keeps its current spend (its ROAS is not known well
+    enough to move money on), unless the person set its bounds; with the channels held."""
+    named = {*constraints.bounds, *constraints.relative_bounds, *constraints.frozen}
+    held = {c: why for c, why in unknown.items() if c not in named}
+    if not held:
+        return constraints, {}
+    return constraints.model_copy(update={"frozen": (*constraints.frozen, *held)}), held
 
 
 def record_decision(tenant: str, proposal: DecisionRecord, verdict: str, by: str = "",

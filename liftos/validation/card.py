@@ -25,6 +25,7 @@ def trust_card_markdown(validation: dict[str, Any], png: Path | None = None,
              *(f"| {c['group']} | {c['name']} | {_fmt(c['value'])} | {c['threshold']} | "
                f"{'yes' if c['passed'] else '**no**'} | {c['score']:.2f} | {c['detail']} |"
                for c in validation["checks"])]
+    lines += recovery_lines(validation.get("recovery"))
     if isinstance(decisions, str):
         lines += ["", f"Decision forecasts: the decision audit is broken ({decisions})"]
     elif decisions and decisions[1]:
@@ -34,6 +35,29 @@ def trust_card_markdown(validation: dict[str, Any], png: Path | None = None,
     if png is not None:
         lines += ["", f"![trust card]({png.as_uri()})"]
     return "\n".join(lines) + "\n"
+
+
+def recovery_lines(recovery: dict[str, Any] | None) -> list[str]:
+    """Per channel: can this tenant's spend recover its ROAS? A channel that cannot is shown
+    as not recoverable, with why, instead of a confident number."""
+    if not recovery:
+        return []
+    families = ", ".join(f"{name} {f['coverage']:.0%} inside, median error {f['median_error']:.0%}"
+                         for name, f in recovery["families"].items())
+    reported = ("no channel recoverable" if recovery["reported_coverage"] is None else
+                f"on the channels reported {recovery['reported_coverage']:.0%} inside the 94% "
+                f"interval, median ROAS error {recovery['reported_median_error']:.0%}")
+    lines = ["", (f"## Recovery on known truths ({recovery['replicas']} replicas on this tenant's "
+                  f"spend: {reported}; all channels {recovery['coverage']:.0%} and "
+                  f"{recovery['median_error']:.0%}; by family: {families})"), "",
+             ("| channel | inside 94%: own form / all | median error: own form / all | "
+             "typical bias | recoverable |"), "|---|---:|---:|---:|---|"]
+    for c in recovery["channels"]:
+        verdict = "yes" if c["recoverable"] else f"**not recoverable**: {c['reason']}"
+        lines.append(f"| {c['channel']} | {c['own_coverage']:.0%} / {c['coverage']:.0%} | "
+                     f"{c['own_median_error']:.0%} / {c['median_error']:.0%} | "
+                     f"{c['median_bias']:+.0%} | {verdict} |")
+    return lines
 
 
 def write_trust_card_png(validation: dict[str, Any], path: Path) -> Path:

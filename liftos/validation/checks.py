@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from liftos.model.spec import EFFECT
 from liftos.validation.thresholds import THRESHOLDS
 
-Group = Literal["convergence", "fit", "calibration", "plausibility", "refutation"]
+Group = Literal["convergence", "fit", "calibration", "plausibility", "refutation", "recovery"]
 
 T = THRESHOLDS
 

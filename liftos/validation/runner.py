@@ -25,6 +25,8 @@ from liftos.validation.outofsample import (
     holdout_split,
     rolling_origins,
 )
+from liftos.validation.recovery import Recovery, RecoveryOptions
+from liftos.validation.recovery import start as start_recovery
 from liftos.validation.refute import (
     PLACEBO,
     robustness_values,
@@ -42,6 +44,7 @@ class ValidationOptions(BaseModel):
     placebo: bool = True
     refutations: bool = True  # time shuffle, shifted windows, simulated twin, confounding
     backtest_folds: int = 0   # rolling-origin folds (expanding window, horizon = holdout_weeks)
+    recovery: RecoveryOptions = RecoveryOptions()  # known truths on the real spend; 0 replicas: off
     draws: int = 500
     tune: int = 500
     chains: int = 2
@@ -56,23 +59,26 @@ class Validation(BaseModel):
     placebo_share: float | None = None
     lift_tests: list[dict[str, Any]] = []
     refutations: dict[str, Any] = {}
+    recovery: Recovery | None = None
     trust: TrustScore
 
 
 def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions(),
-             lift_tests: list[LiftTest] = (), submit: Callable | None = None) -> Validation:
+             lift_tests: list[LiftTest] = (), submit: Callable | None = None,
+             recovery_cache: Path | None = None) -> Validation:
     """All checks for the fit in ``fit_dir``; ``submit(fn, *args)`` may run refits elsewhere
     (a Dask client's ``submit``) and must return objects with ``.result()``.
+    ``recovery_cache`` (a tenant's folder) keeps recovery results per tenant shape.
 
     Steps: submit every refit at once (they run in parallel), review the fit itself, then
     score each refit as it is needed; ``validation.json`` is written beside the fit."""
     result = FitResult.load(fit_dir)
-    jobs = submit_refits(result, options, submit or _run_now)
+    jobs = submit_refits(result, options, submit or _run_now, recovery_cache)
     figures: dict[str, Any] = {"fit_dir": str(fit_dir)}
     checks = review(result)
     for found, step_checks in (holdout_step(jobs, options), placebo_step(jobs),
                                backtest_step(jobs, options), refutation_step(result, jobs),
-                               lift_step(result, lift_tests)):
+                               lift_step(result, lift_tests), recovery_step(jobs)):
         figures.update(found)
         checks += step_checks
     out = Validation(checks=checks, trust=trust_score(checks), **figures)
@@ -83,10 +89,11 @@ def validate(fit_dir: str | Path, options: ValidationOptions = ValidationOptions
 Step = tuple[dict[str, Any], list[Check]]
 
 
-def submit_refits(result: FitResult, options: ValidationOptions, run: Callable
-                  ) -> dict[str, Any]:
-    """Every refit the options ask for, submitted at once: holdout, placebo, refutations and
-    rolling-origin folds (the data each is scored on rides along as a finished job)."""
+def submit_refits(result: FitResult, options: ValidationOptions, run: Callable,
+                  recovery_cache: Path | None = None) -> dict[str, Any]:
+    """Every refit the options ask for, submitted at once: holdout, placebo, refutations,
+    rolling-origin folds and recovery replicas (the data each is scored on rides along as a
+    finished job)."""
     from liftos.model import mmm
 
     fit_options = result.options.model_copy(update={
@@ -108,6 +115,9 @@ def submit_refits(result: FitResult, options: ValidationOptions, run: Callable
     for k, (train, scored) in enumerate(folds):
         jobs[f"fold{k}"] = run(mmm.fit, train, result.spec, fit_options)
         jobs[f"fold{k}_scored"] = _Done(scored)
+    if options.recovery.replicas:
+        jobs["recovery"] = start_recovery(result, options.recovery, result.spec.template.recovery,
+                                          run, recovery_cache)
     return jobs
 
 
@@ -163,9 +173,44 @@ def lift_step(result: FitResult, lift_tests: list[LiftTest]) -> Step:
         score=inside / len(agreement))]
 
 
+def recovery_step(jobs: dict[str, Any]) -> Step:
+    """Known truths on the tenant's own spend: how often the 94% interval holds them and how far
+    off the estimates are, on the channels the model reports (those recoverable), and which
+    channels this spend cannot recover."""
+    if "recovery" not in jobs:
+        return {}, []
+    found: Recovery = jobs["recovery"].result()
+    limits, lost, n = found.thresholds, found.unrecoverable, len(found.channels)
+    coverage, error = found.reported_coverage or 0.0, found.reported_median_error
+    overall = (f"{found.replicas} replicas{' (cached)' if found.cached else ''}; all channels: "
+               f"{found.coverage:.0%} inside, median error {found.median_error:.0%}")
+    return {"recovery": found}, [
+        Check(name="recovery: known truths inside the 94% interval", group="recovery",
+              value=coverage, threshold=f">= {limits.min_coverage:.0%}",
+              passed=coverage >= limits.min_coverage,
+              score=float(np.clip((coverage - 0.5) / 0.4, 0, 1)), detail=overall),
+        Check(name="recovery: median ROAS error on known truths", group="recovery",
+              value=error, threshold=f"<= {limits.max_median_error:.0%}",
+              passed=error is not None and error <= limits.max_median_error,
+              score=0.0 if error is None else float(
+                  np.clip(1 - error / (2 * limits.max_median_error), 0, 1))),
+        Check(name="recovery: channels recoverable on this spend", group="recovery",
+              value=(n - len(lost)) / n, threshold="all", passed=not lost,
+              score=(n - len(lost)) / n,
+              detail="; ".join(f"{c.channel}: {c.reason}" for c in lost)),
+    ]
+
+
 def load_validation(fit_dir: str | Path) -> dict[str, Any] | None:
     path = Path(fit_dir) / "validation.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def not_recoverable(fit_dir: str | Path) -> dict[str, str]:
+    """Channels the fit's recovery check found its spend cannot recover, with why: the report,
+    the planner and the next fit's priors treat them as unknown."""
+    recovery = (load_validation(fit_dir) or {}).get("recovery") or {}
+    return {c["channel"]: c["reason"] for c in recovery.get("channels", ()) if not c["recoverable"]}
 
 
 def _submit_refutations(result, fit_options, seed: int, run) -> dict[str, Any]:

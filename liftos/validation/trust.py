@@ -8,7 +8,8 @@ Score = weighted mean of the check groups' mean scores (each check scores 0–1)
 | fit | 25 | in-sample R2; holdout MAPE and R2 |
 | calibration | 20 | predictive coverage in and out of sample; lift-test agreement |
 | plausibility | 15 | ROAS in bounds, negative baseline, data/parameter ratio, VIF, prior contraction |
-| refutation | 10 | placebo share |
+| refutation | 10 | placebo share, time shuffle, shifted windows, simulated twin, confounding |
+| recovery | 20 | known truths on the tenant's own spend: coverage, median ROAS error, channels lost |
 
 Groups without checks (e.g. no lift tests, no refits) drop out and the rest are renormalised.
 """
@@ -18,9 +19,11 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from liftos.validation.checks import Check
+from liftos.validation.recovery import Recovery
 from liftos.validation.thresholds import THRESHOLDS
 
-WEIGHTS = {"convergence": 30, "fit": 25, "calibration": 20, "plausibility": 15, "refutation": 10}
+WEIGHTS = {"convergence": 30, "fit": 25, "calibration": 20, "plausibility": 15, "refutation": 10,
+           "recovery": 20}
 TRUST_THRESHOLD = THRESHOLDS.trust
 
 
@@ -50,13 +53,17 @@ class Decision(BaseModel):
 def champion_decision(challenger: dict, champion: dict | None,
                       threshold: float = TRUST_THRESHOLD,
                       tolerance: float = THRESHOLDS.out_of_sample_tolerance) -> Decision:
-    """A challenger replaces the champion only if it is trustworthy (score >= threshold, no
-    divergences) and not worse out of sample (holdout MAPE within ``tolerance`` of the
+    """A challenger replaces the champion only if it is trustworthy (score >= threshold, its
+    recovery on known truths within the template's limits, no divergences) and not worse out of sample (holdout MAPE within ``tolerance`` of the
     champion's). ``challenger``/``champion`` are ``validation.json`` contents."""
     reasons = []
     score = challenger["trust"]["score"]
     if score < threshold:
         reasons.append(f"trust score {score:.1f} below the threshold {threshold:.0f}")
+    if challenger.get("recovery"):
+        refusal = Recovery.model_validate(challenger["recovery"]).refusal()
+        if refusal:
+            reasons.append(refusal)
     divergences = _check_value(challenger, "divergences")
     if divergences:
         reasons.append(f"{divergences:.0f} divergent transitions: the posterior is unreliable")

@@ -37,6 +37,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     val.add_argument("--no-placebo", action="store_true", help="skip the placebo-channel refit")
     val.add_argument("--no-refutations", action="store_true",
                      help="skip time-shuffle, shifted windows, simulated twin, confounding")
+    val.add_argument("--recovery-replicas", type=int, default=20,
+                     help="refits on known truths drawn on this spend (0: skip; default: "
+                          "%(default)s)")
     val.add_argument("--lift-tests", type=Path, default=None,
                      help="YAML list of {channel, start, end, lift, se, name}: compares the "
                           "fit's 94%% interval of each channel's contribution over the test "
@@ -101,6 +104,7 @@ def validate_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from liftos.validation.lift import LiftTest
+    from liftos.validation.recovery import RecoveryOptions
     from liftos.validation.runner import ValidationOptions, validate
 
     if not (args.run_dir / "posterior.nc").exists():
@@ -113,7 +117,8 @@ def validate_command(args: argparse.Namespace) -> int:
             raise LiftOSError(f"{args.lift_tests}: invalid lift tests: {exc}") from None
     options = ValidationOptions(holdout_weeks=args.holdout_weeks, placebo=not args.no_placebo,
                                 refutations=not args.no_refutations,
-                                backtest_folds=args.folds, draws=args.draws, tune=args.draws)
+                                backtest_folds=args.folds, draws=args.draws, tune=args.draws,
+                                recovery=RecoveryOptions(replicas=args.recovery_replicas))
     result = validate(args.run_dir, options, tests)
     for check in result.checks:
         value = "" if check.value is None else f"{check.value:.4g}"

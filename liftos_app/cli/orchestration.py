@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from liftos.validation.recovery import RecoveryOptions
 from liftos_app.cli.model import print_summary
 from liftos_app.cli.options import add_model_options, add_tenant, model_options
 
@@ -21,10 +22,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "local cluster)")
     run.add_argument("--refresh", action="store_true",
                      help="recompute stages whose inputs did not change (default: reuse them)")
+    add_recovery_option(run)
     run.set_defaults(handler=run_command)
 
     demo = commands.add_parser("demo", help="the main job: mmm-refresh on the bundled demo tenant")
     add_model_options(demo)
+    add_recovery_option(demo)
     demo.set_defaults(handler=demo_command, tenant="demo", template=None, data=None,
                       dask_address=None, refresh=False)
 
@@ -52,16 +55,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     save.set_defaults(handler=blocks_save_command)
 
 
+def add_recovery_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recovery-replicas", type=int, default=RecoveryOptions().replicas,
+                        help="known truths refitted on this spend by the recovery check "
+                             "(default: %(default)s; 0 skips it, and its part of the trust score)")
+
+
 def run_command(args: argparse.Namespace) -> int:
+    from liftos.validation.runner import ValidationOptions
     from liftos_app.flows.embedded import embedded_api
     from liftos_app.flows.refresh import mmm_refresh
 
     options = model_options(args)
+    validation = ValidationOptions(recovery=RecoveryOptions(replicas=args.recovery_replicas))
     print(f"running mmm-refresh for tenant '{args.tenant}' (fit, then validation refits) ...",
           file=sys.stderr)
     with embedded_api():
         state = mmm_refresh(tenant=args.tenant, template=args.template, data=args.data,
-                            options=options, dask_address=args.dask_address,
+                            options=options, validation=validation,
+                            dask_address=args.dask_address,
                             refresh=args.refresh, return_state=True)
     if not state.is_completed():
         print(f"error: run {state.name}: {state.message}", file=sys.stderr)
@@ -74,10 +86,25 @@ def run_command(args: argparse.Namespace) -> int:
                    else "not promoted: " + "; ".join(summary.decision))
         print(f"trust score {summary.trust_score:.1f} / 100 ({fit_dir / 'validation.json'}): "
               f"{verdict}")
+        print_recovery(json.loads((fit_dir / "validation.json").read_text()).get("recovery"))
     for shift in summary.shifted:
         print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the champion's "
               f"[{shift.champion_low:.3g}, {shift.champion_high:.3g}]")
     return 0
+
+
+def print_recovery(recovery: dict | None) -> None:
+    """What the recovery check found: a channel this spend cannot recover is said so, with
+    why, next to the number the fit gave it."""
+    if not recovery:
+        return
+    reported = ("no channel recoverable" if recovery["reported_coverage"] is None else
+                f"{recovery['reported_coverage']:.0%} inside the 94% interval, median ROAS "
+                f"error {recovery['reported_median_error']:.0%}")
+    print(f"recovery on {recovery['replicas']} known truths on this spend: {reported}")
+    for channel in recovery["channels"]:
+        if not channel["recoverable"]:
+            print(f"  {channel['channel']}: not recoverable on this spend: {channel['reason']}")
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -98,6 +98,8 @@ def propose_command(args: argparse.Namespace) -> int:
         print(f"{c.channel:<12}{c.current_weekly:>12,.0f}{c.recommended_weekly:>12,.0f}"
               f"{c.marginal_roas_current:>11.3g}{c.marginal_roas_recommended:>12.3g}"
               f"{interval:>36} {c.limit}")
+    for channel, why in result.proposal.payload.get("not_recoverable", {}).items():
+        print(f"{channel} kept at its current spend: not recoverable ({why})")
     print(f"expected lift {plan.lift_mean:,.0f} [{plan.lift_low:,.0f}, {plan.lift_high:,.0f}]; "
           f"beats the current allocation in {plan.probability_beats_current:.0%} of draws; "
           f"solver {plan.solver['status']} in {plan.solver['seconds']} s")
