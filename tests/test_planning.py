@@ -3,6 +3,8 @@ earn most of the true optimum on simulated data whose truth the planner never se
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -206,3 +208,64 @@ def test_a_geo_model_allocates_per_geo_within_each_channels_limits():
     inner = [marginal[g, c] for g in range(2) for c in range(3)
              if allocation[g, c] > 1 and not plan.channels[c].limit]
     assert len(inner) >= 2 and max(inner) / min(inner) < 1.02
+
+
+def test_a_channel_the_champion_cannot_recover_keeps_its_spend_in_a_plan(champion_home, capsys):
+    import json
+
+    from liftos.home import write_json
+    from liftos_app.cli import main
+
+    fit_dir = Path(champion_home.champion("acme")["fit_dir"])
+    why = "on 20 known truths its ROAS fell inside the 94% interval 40% of the time"
+    write_json(fit_dir / "validation.json", {"recovery": {"channels": [
+        {"channel": "search", "recoverable": False, "reason": why},
+        {"channel": "tv", "recoverable": True, "reason": ""}]}})
+    assert main(["plan", "propose", "--tenant", "acme"]) == 0
+    assert f"search kept at its current spend: not recoverable ({why})" in capsys.readouterr().out
+    folder = next((champion_home.tenant("acme") / "plans").iterdir())
+    saved = json.loads((folder / "plan.json").read_text())
+    rows = {c["channel"]: c for c in saved["channels"]}
+    assert rows["search"]["limit"] == "frozen"
+    assert rows["search"]["recommended_weekly"] == pytest.approx(rows["search"]["current_weekly"])
+    assert saved["not_recoverable"] == {"search": why}
+    assert main(["plan", "propose", "--tenant", "acme", "--bound", "search=1:1e9"]) == 0
+    assert "search kept" not in capsys.readouterr().out  # a person's explicit bound decides
+
+
+@pytest.mark.slow
+def test_a_plan_from_a_fitted_geo_model_moves_money_between_geos_and_earns_true_uplift(
+        tmp_path):
+    """3 geos x 3 channels: the plan allocates per geo (each channel's total within its +-30%,
+    its geos free to trade), spends the budget exactly, and its uplift on the simulator's truth is positive and >= 60% of the true
+    optimum's under the same constraints."""
+    from liftos.config import load_template
+    from liftos.data import ColumnSpec, load_panel
+    from liftos.model import mmm
+    from liftos.model.options import FitOptions
+    from liftos.model.spec import ModelSpec
+    from liftos.simulate import simulate
+
+    template = load_template("ecommerce")
+    channels = ["search", "social", "email"]
+    simulation = simulate(template, weeks=104, seed=4, geos=3, channels=channels)
+    data, _ = simulation.write(tmp_path)
+    panel = load_panel(data, ColumnSpec("date", "revenue", tuple(channels),
+                                        tuple(template.controls), geo_column="geo"))
+    spec = ModelSpec(template, tuple(channels), tuple(template.controls), "revenue")
+    fit = mmm.fit(panel, spec, FitOptions(draws=300, tune=300, chains=2, seed=4,
+                                          progress=False))
+    response = ResponseModel.from_fit(fit)
+    assert response.geos == ("geo_01", "geo_02", "geo_03")
+    plan = plan_budget(response)
+    allocation = np.array([[plan.geo_allocation[g][c] for c in channels] for g in response.geos])
+    assert allocation.sum() == pytest.approx(response.current.sum(), rel=1e-4)
+    ratio = allocation.sum(axis=0) / response.current.sum(axis=0)   # the limits are per channel
+    assert (ratio >= 0.7 - 1e-6).all() and (ratio <= 1.3 + 1e-6).all()
+    shares = allocation / allocation.sum(axis=0)
+    assert np.abs(shares - response.current / response.current.sum(axis=0)).max() > 0.02
+    #                                           ^ money moved between geos, not only channels
+    truth = ResponseModel.from_truth(template, simulation.truth, simulation.spend)
+    best = plan_budget(truth).lift_mean
+    true_lift = truth.lift_terms(allocation, plan.horizon_weeks)[0].sum()
+    assert best > 0 and true_lift >= 0.6 * best, (true_lift, best)
