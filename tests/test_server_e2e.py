@@ -68,7 +68,8 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
         created = _call(client, "POST", create, json={
             "parameters": {"tenant": "demo", "options": {"draws": 100, "tune": 150,
                                                          "chains": 2, "seed": 5},
-                           "validation": {"draws": 100, "tune": 100, "chains": 2},
+                           "validation": {"draws": 100, "tune": 100, "chains": 2,
+                                          "recovery": {"replicas": 0}},
                            "trust_threshold": 0}})
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]
@@ -84,3 +85,41 @@ def test_deploy_then_trigger_over_rest_and_read_state_and_artifacts(prefect_serv
         roas = next(a for a in found if a["key"] == "roas-demo")
         assert roas["type"] == "table" and "search" in roas["data"]
     assert Path(env["LIFTOS_HOME"], "tenants", "demo", "champion.json").exists()
+
+
+PROMOTE = """
+import sys
+from prefect.events.worker import EventsWorker
+from liftos.refresh import RunSummary
+from liftos.tenancy import PlanningConfig
+from liftos_app.tasks.observability import emit_promoted
+
+summary = RunSummary(tenant="demo", fit_dir="/fit", report_path="/fit/report.md", roas={},
+                     diagnostics={}, data_sha256="d", config_hash="c", signature="s",
+                     promoted=True, trust_score=88.0)
+for propose in sys.argv[1:]:
+    emit_promoted(summary, None, PlanningConfig(propose_after_promotion=propose == "yes",
+                                                objective="cvar"))
+EventsWorker.drain_all()
+"""
+
+
+def test_a_promotion_for_a_tenant_that_wants_plans_starts_budget_plan_via_the_automation(
+        prefect_server):
+    """The real server's trigger service matches ``liftos.model.promoted`` (as the refresh
+    emits it) and the automation creates a ``budget-plan`` run for that tenant and objective;
+    a promotion whose tenant did not ask for plans creates none."""
+    api, env = prefect_server
+    _run([sys.executable, "-m", "liftos_app.cli", "deploy"], env, timeout=180)
+    _run([sys.executable, "-c", PROMOTE, "no", "yes"], env, timeout=60)
+    with httpx.Client(base_url=api, timeout=30) as client:
+        deployment = _call(client, "GET", "/deployments/name/budget-plan/budget-plan").json()
+        query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+        deadline = time.monotonic() + 60
+        while not (runs := _call(client, "POST", "/flow_runs/filter", json=query).json()):
+            assert time.monotonic() < deadline, "the automation created no budget-plan run"
+            time.sleep(1)
+        time.sleep(3)  # a second (wrong) run would have been created by now
+        runs = _call(client, "POST", "/flow_runs/filter", json=query).json()
+    assert len(runs) == 1, [r["parameters"] for r in runs]
+    assert runs[0]["parameters"] == {"tenant": "demo", "objective": "cvar"}
