@@ -42,6 +42,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_coverage.py
 	$(BIN)/python bench/bench_planner.py
 	$(BIN)/python bench/bench_recovery.py
+	$(BIN)/python bench/bench_brief.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

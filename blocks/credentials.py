@@ -122,8 +122,9 @@ def load_credentials(kind: str, block_name: str | None,
 
 def register() -> list[str]:
     from liftos_app.blocks.chroma import ChromaServer
+    from liftos_app.blocks.openai import OpenAICredentials
 
-    types = [GoogleAdsCredentials, KlaviyoCredentials, ChromaServer]
+    types = [GoogleAdsCredentials, KlaviyoCredentials, ChromaServer, OpenAICredentials]
     for block_type in types:
         block_type.register_type_and_schema()
     return [t._block_type_slug for t in types]

@@ -93,6 +93,7 @@ def refresh_chain(tenant: str, settings: RefreshSettings, chain: Chain) -> Any:
     summary = chain.light("summarize-run", stages.summarize_run, fitted, s.promote,
                           s.trust_threshold, wait_for=checked if chain.submit_all else None)
     chain.light("evaluate-plans", stages.evaluate_plans, validated)
+    chain.light("write-brief", stages.write_brief, summary, config.language)
     chain.light("remember-run", stages.remember_run, summary)
     return summary
 

@@ -8,6 +8,7 @@ A tenant file (``tenants/<name>.yaml``, or any path) extends the template/overri
     timezone: America/New_York
     data: {path: data/acme.csv, date_column: date, target: revenue}
     overrides: {channels: {tv: {adstock: {max_lag: 10}}}}
+    language: de    # the weekly brief's language (default en)
 
 Relative data paths are resolved against the tenant file's folder. Channels and controls default
 to the template's.
@@ -107,6 +108,7 @@ class Tenant(BaseModel):
     config_source: str
     sources: SourcesConfig = SourcesConfig()
     planning: PlanningConfig = PlanningConfig()
+    language: str = "en"   # the weekly brief's language (numbers read and written in its format)
 
     def describe(self) -> str:
         return (f"tenant {self.name}: template {self.template.name}, "
@@ -166,7 +168,8 @@ def load_tenant(name_or_path: str | Path, template: str | None = None,
         raise ConfigError(f"{path}: no channels: list them under 'data.channels' or in the template")
     return Tenant(name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
                   data_path=data_path, columns=columns, config_source=str(path), sources=sources,
-                  planning=_planning(raw.get("planning"), path))
+                  planning=_planning(raw.get("planning"), path),
+                  language=_language(raw.get("language", "en"), path))
 
 
 def _tenant_path(name_or_path: str | Path) -> Path:
@@ -178,6 +181,13 @@ def _data_source(raw: object, path: Path) -> DataSourceConfig:
         raise ConfigError(f"{path}: key 'data': missing; say where the tenant's data lives, "
                           "e.g. data: {path: data.csv, date_column: date, target: revenue}")
     return _section(DataSourceConfig, raw, path, "data", "data source")
+
+
+def _language(raw: object, path: Path) -> str:
+    if not isinstance(raw, str) or not re.fullmatch(r"[a-z]{2}(-[A-Z]{2})?", raw):
+        raise ConfigError(f"{path}: key 'language': expected a language code such as en, de or "
+                          f"es-MX, got {raw!r}")
+    return raw
 
 
 def _planning(raw: object, path: Path) -> PlanningConfig:

@@ -150,6 +150,22 @@ def publish_trust_card(tenant: str, fit_dir: str) -> None:
                              description=f"Trust card of the {tenant} model")
 
 
+def publish_brief(tenant: str, result: Any) -> None:
+    """The brief as a markdown artifact, and its LLM operations (every model call: model,
+    prompt version, latency, tokens, cost estimate, grounding) as a table."""
+    note = (f"\n\n_Written by the model ({result.prompt_version}); {result.grounding.describe()}._"
+            if result.source == "model" else
+            f"\n\n_Written by templates: {result.reason}; {result.grounding.describe()}._")
+    create_markdown_artifact(key=artifact_key("brief", tenant), markdown=result.markdown + note,
+                             description=f"Weekly brief of {tenant}")
+    rows = [c.model_dump() for c in result.calls] or [{
+        "model": "templates", "prompt_version": result.prompt_version, "attempt": 0,
+        "latency_s": 0.0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+        "outcome": result.reason, "grounding": result.grounding.describe()}]
+    create_table_artifact(key=artifact_key("brief-calls", tenant), table=rows,
+                          description=f"LLM operations of {tenant}'s brief")
+
+
 def emit_plan_missed(tenant: str, outcome: dict[str, Any]) -> None:
     """``liftos.plan.missed``: what was observed over a plan's weeks fell outside the interval
     its model predicted for the spend that really happened."""

@@ -22,6 +22,7 @@ def propose_plan(tenant: str, constraints: PlanConstraints, objective: str, hori
     proposed = plan_from_champion(tenant, constraints, objective, horizon, target_roas,
                                   proposed_by="budget-plan flow", flow_run_id=run_id)
     observability.publish_plan(tenant, proposed)
+    write_plan_brief(tenant, proposed)
     emit_event(event="liftos.plan.proposed", resource=observability.tenant_resource(tenant),
                payload={"proposal_seq": proposed.proposal.seq,
                         "proposal_hash": proposed.proposal.hash, "flow_run_id": run_id,
@@ -29,6 +30,23 @@ def propose_plan(tenant: str, constraints: PlanConstraints, objective: str, hori
                         "weekly": {c.channel: c.recommended_weekly
                                    for c in proposed.plan.channels}})
     return proposed
+
+
+def write_plan_brief(tenant: str, proposed: ChampionPlan) -> None:
+    """The plan in plain language, every number checked (``brief.md`` beside ``plan.json``)."""
+    from liftos.brief.run import brief_for_plan
+    from liftos.errors import LiftOSError
+    from liftos.tenancy import load_tenant
+    from liftos_app.blocks.openai import llm_settings
+
+    try:
+        language = load_tenant(tenant).language
+    except LiftOSError:  # a tenant planned from its champion alone: English
+        language = "en"
+    result = brief_for_plan(tenant, proposed.champion_fit_dir, proposed.folder, language,
+                            llm_settings())
+    observability.publish_brief(tenant, result)
+    observability.log_line(result.describe())
 
 
 @task(name="record-decision", task_run_name="record-decision-{tenant}")

@@ -14,6 +14,9 @@ from support import BUNDLED_DATA, DEMO_DATA, FAKES_CERT_DIR, REPO
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-test-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("LIFTOS_HOME", tempfile.mkdtemp(prefix="liftos-test-home-"))
+# The brief's model is the local fake, never a real endpoint a developer's shell points at.
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LIFTOS_OPENAI_BLOCK"):
+    os.environ.pop(_name, None)
 # gRPC reads its trusted roots once per process: trust the fake Google Ads certificate from the
 # start (the client code is the production one; only the endpoint and this trust differ).
 

@@ -52,6 +52,19 @@ def test_an_installed_package_resolves_every_folder_inside_itself(installed, tmp
     assert (prefect_yaml, data) == ("True", "True")
 
 
+def test_an_installed_package_holds_every_module_and_data_file_of_the_library(installed):
+    """Every .py of liftos/ and of the application folders ships (a subpackage missing from
+    pyproject's list installs nothing and fails only where it is imported)."""
+    roots = {"liftos": REPO / "liftos", "liftos_app": REPO / "liftos_app",
+             "liftos_app/flows": REPO / "flows", "liftos_app/tasks": REPO / "tasks",
+             "liftos_app/blocks": REPO / "blocks"}
+    missing = [f"{name}/{path.relative_to(root)}" for name, root in roots.items()
+               for path in root.rglob("*") if path.suffix in {".py", ".md", ".yaml", ".json"}
+               and "__pycache__" not in path.parts and path.name != "README.md"
+               and not (installed / name / path.relative_to(root)).exists()]
+    assert not missing, missing
+
+
 @pytest.mark.slow
 def test_liftos_demo_runs_from_an_installed_package(installed, tmp_path):
     """``liftos demo`` away from the checkout: bundled tenant, template, data and cluster spec."""
@@ -62,4 +75,5 @@ def test_liftos_demo_runs_from_an_installed_package(installed, tmp_path):
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "search" in done.stdout and "trust score" in done.stdout
     assert "recovery on 4 known truths on this spend:" in done.stdout
+    assert "The brief (" in done.stdout and "of media-driven revenue" in done.stdout
     assert list((tmp_path / "home" / "tenants" / "demo" / "fits").iterdir())

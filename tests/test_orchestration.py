@@ -174,7 +174,7 @@ def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, das
     portfolio_stages = set(task_states(flow_run_id(state)))
     assert set(task_states(flow_run_id(single))) == portfolio_stages == {
         "resolve-tenant", "land-input", "validate-input", "build-features", "fit-model",
-        "validate-model", "summarize-run", "evaluate-plans", "remember-run"}
+        "validate-model", "summarize-run", "evaluate-plans", "write-brief", "remember-run"}
     assert DataHome().champion("north")["trust_score"] > 0
     assert DataHome().champion("south")["trust_score"] > 0
     assert DataHome().champion("broken") is None
@@ -307,7 +307,14 @@ def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenant
     event = events("liftos.model.rejected", run_id)[0]
     assert event["payload"]["reasons"] == list(summary.decision)
     said = stage_logs(run_id, {"resolve-tenant", "land-input", "validate-input", "build-features",
-                               "fit-model", "validate-model", "summarize-run", "remember-run"})
+                               "fit-model", "validate-model", "summarize-run", "write-brief",
+                               "remember-run"})
+    assert "brief deterministic (no OpenAI key configured)" in said["write-brief"]
+    brief = artifacts(run_id, "brief-acme")[0].data
+    assert f"the model in service stays, because trust score {summary.trust_score:.1f}" in brief
+    assert (Path(summary.fit_dir) / "brief.md").read_text() in brief
+    calls = json.loads(artifacts(run_id, "brief-calls-acme")[0].data)
+    assert calls[0]["model"] == "templates" and "claims grounded" in calls[0]["grounding"]
     assert "tenant acme: template ecommerce, 5 channels" in said["resolve-tenant"]
     assert "validated 156 weeks (2023-01-02..2025-12-22), 1 geo(s)" in said["validate-input"]
     assert "r-hat max" in said["fit-model"] and "divergences" in said["fit-model"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
-from support import events
+from support import artifacts, events
 
 from liftos.planning.audit import DecisionLog
 
@@ -88,6 +89,9 @@ def test_refused_edits_keep_it_paused_then_an_approval_is_recorded(prefect_api, 
     assert "tv 1.00 is outside its limits" in logs
 
     proposal = DecisionLog("acme").verify()[0]
+    brief = (Path(proposal.payload["plan"]).parent / "brief.md").read_text()
+    assert "Over 13 weeks it is expected to add" in brief  # the plan, in plain language
+    assert "beats the current allocation in" in artifacts(run_id, "brief-acme")[0].data
     # the CLI: a budget-neutral edit between two channels no limit binds
     first, second = [c for c in proposal.payload["channels"] if not c["limit"]][:2]
     moved = 100.0

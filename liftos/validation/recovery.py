@@ -308,7 +308,7 @@ def _channel(name: str, rows: list[dict], explained: float, result,
     if wrong:
         direction = "under" if bias < 0 else "over"
         reasons.append(
-            f"on {len(own)} known truths of the model's own form its ROAS fell inside the 94% "
+            f"on {len(own)} known truths of the model's own form its ROAS was inside the 94% "
             f"interval {coverage:.0%} of the time, median error {error:.0%} "
             f"({direction}estimated by {abs(bias):.0%} typically)")
         if width > 1:

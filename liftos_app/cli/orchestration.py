@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         handler=blocks_register_command)
     save = sub.add_parser("save", help="save credentials from the environment "
                                        "(GOOGLE_ADS_* or KLAVIYO_API_KEY)")
-    save.add_argument("kind", choices=["google-ads", "klaviyo"], help="which API")
+    save.add_argument("kind", choices=["google-ads", "klaviyo", "openai"], help="which API")
     save.add_argument("--name", required=True, help="the block's name")
     save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
     save.set_defaults(handler=blocks_save_command)
@@ -90,6 +90,8 @@ def run_command(args: argparse.Namespace) -> int:
     for shift in summary.shifted:
         print(f"ROAS shifted: {shift.channel} {shift.roas_mean:.3g} outside the champion's "
               f"[{shift.champion_low:.3g}, {shift.champion_high:.3g}]")
+    if (fit_dir / "brief.md").exists():
+        print(f"\nThe brief ({fit_dir / 'brief.md'}):\n\n{(fit_dir / 'brief.md').read_text()}")
     return 0
 
 
@@ -163,9 +165,10 @@ def blocks_register_command(args: argparse.Namespace) -> int:
 
 
 def blocks_save_command(args: argparse.Namespace) -> int:
+    from liftos_app.blocks import openai
     from liftos_app.blocks.credentials import from_env
 
-    block = from_env(args.kind)
+    block = openai.from_env() if args.kind == "openai" else from_env(args.kind)
     block.save(args.name, overwrite=args.overwrite)
     print(f"saved {block._block_type_name} block '{args.name}' (secret fields encrypted)")
     return 0
