@@ -19,12 +19,12 @@ writes bench/results/recovery.json.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _fresh import in_fresh_process
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = ("search", "social", "display", "email", "tv")
@@ -64,17 +64,6 @@ def measure(what: str, replicas: int) -> dict:
             "not_recoverable": [c.channel for c in found.unrecoverable]}
 
 
-def in_fresh_process(what: str, replicas: int) -> dict:
-    cache = Path(tempfile.mkdtemp(prefix=f"liftos-bench-{what}-"))
-    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache}",
-               NUMBA_CACHE_DIR=str(cache / "numba"))
-    done = subprocess.run([sys.executable, __file__, "--measure", what, str(replicas)], env=env,
-                          cwd=REPO, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{what} run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     if "--measure" in sys.argv:
         at = sys.argv.index("--measure")
@@ -82,7 +71,8 @@ def main() -> int:
         return 0
     coverage_replicas = (int(sys.argv[sys.argv.index("--coverage-replicas") + 1])
                          if "--coverage-replicas" in sys.argv else 50)
-    rows = [in_fresh_process("cold", 20), in_fresh_process("reuse", 20)]
+    rows = [in_fresh_process(__file__, ["--measure", what, "20"], what)
+            for what in ("cold", "reuse")]
     print("\nRecovery suite (20 replicas, 5 channels x 156 weeks) vs one fit (4 x 1000/1000), "
           "each in its own process; target: with reuse <= 3x one fit")
     print(f"{'suite':<36}{'fit s':>8}{'suite s':>9}{'ratio':>7}{'inside':>8}{'error':>7}")
@@ -91,7 +81,8 @@ def main() -> int:
                  else "after the fit (compiled model reused)")
         print(f"{label:<36}{r['fit_s']:>8.1f}{r['suite_s']:>9.1f}{r['suite_s'] / r['fit_s']:>6.1f}x"
               f"{r['coverage']:>8.0%}{r['median_error']:>7.0%}")
-    covered = in_fresh_process("coverage", coverage_replicas)
+    covered = in_fresh_process(__file__, ["--measure", "coverage", str(coverage_replicas)],
+                               "coverage")
     rows.append(covered)
     n = covered["replicas"] * len(CHANNELS)
     print(f"\nCoverage where the model is right by construction: {covered['coverage']:.1%} of "

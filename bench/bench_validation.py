@@ -15,12 +15,12 @@ bench/results/validation.json.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _fresh import in_fresh_process
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -64,22 +64,12 @@ def measure(mode: str) -> list[dict]:
     return rows
 
 
-def in_fresh_process(mode: str) -> list[dict]:
-    cache = Path(tempfile.mkdtemp(prefix=f"liftos-bench-{mode}-"))
-    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache}",
-               NUMBA_CACHE_DIR=str(cache / "numba"))
-    done = subprocess.run([sys.executable, __file__, "--mode", mode], env=env, cwd=REPO,
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{mode} run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     if "--mode" in sys.argv:
         print(json.dumps(measure(sys.argv[sys.argv.index("--mode") + 1])))
         return 0
-    rows = in_fresh_process("sequential") + in_fresh_process("dask")
+    rows = [row for mode in ("sequential", "dask")
+            for row in in_fresh_process(__file__, ["--mode", mode], mode)]
     print("\nValidation suite vs one fit (each mode in its own process from empty compile "
           "caches; target suite <= 3x one fit)")
     print(f"{'case':<32}{'suite run':<12}{'fit s':>8}{'suite s':>9}{'ratio':>7}{'trust':>7}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from liftos.brief.facts import Fact, Facts, channel_words, ratio_decimals
+from liftos.brief.facts import Fact, Facts, channel_words, direction_of, ratio_decimals
 from liftos.brief.grounding import check
 from liftos.brief.writer import BriefText
 
@@ -104,7 +104,7 @@ def facts(channels: dict[str, tuple[float, float, float, float]], *, kpi: str = 
                         value=reasons, unit="text", source="eval"))
     for name, old in (before or {}).items():
         change = channels[name][0] / old - 1
-        direction = "flat" if abs(change) < 0.02 else ("up" if change > 0 else "down")
+        direction = direction_of(change)
         out += [Fact(id=f"roas_before.{name}", label=f"{channel_words(name)} ROAS before",
                      value=old, unit="ratio", channel=name, source="eval"),
                 Fact(id=f"roas_change.{name}", label=f"change of {channel_words(name)} ROAS",
@@ -130,7 +130,7 @@ def facts(channels: dict[str, tuple[float, float, float, float]], *, kpi: str = 
                      decimals=0, source="eval")]
         for name, (current, recommended) in plan.items():
             change = recommended / current - 1
-            direction = "flat" if abs(change) < 0.02 else ("up" if change > 0 else "down")
+            direction = direction_of(change)
             out += [Fact(id=f"plan.current.{name}", label=f"{channel_words(name)} weekly spend now",
                          value=current, unit="money", decimals=0, channel=name, source="eval"),
                     Fact(id=f"plan.recommended.{name}", label=f"{channel_words(name)} "

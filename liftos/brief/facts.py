@@ -21,6 +21,11 @@ CHANNEL_WORDS = {"search": "paid search", "social": "paid social", "display": "d
 FLAT_CHANGE = 0.02   # a change smaller than this (2%) is "flat", not "up" or "down"
 
 
+def direction_of(change: float, flat: float = FLAT_CHANGE) -> Direction:
+    """Which way a change goes, "flat" when smaller than ``flat``."""
+    return "flat" if abs(change) < flat else ("up" if change > 0 else "down")
+
+
 def channel_words(channel: str) -> str:
     """How a marketer names the channel in a sentence."""
     return CHANNEL_WORDS.get(channel, channel.replace("_", " "))
@@ -196,7 +201,7 @@ def _run_facts(run: dict[str, Any], summary: dict[str, Any]) -> list[Fact]:
         if before is None or now is None or before <= 0:
             continue
         change = now / before - 1
-        direction = "flat" if abs(change) < FLAT_CHANGE else ("up" if change > 0 else "down")
+        direction = direction_of(change)
         out += [Fact(id=f"roas_before.{name}", label=f"{channel_words(name)} ROAS of the model "
                                                      "in service before", value=before,
                      unit="ratio", channel=name, source="runs.jsonl champion_roas"),
@@ -209,7 +214,7 @@ def _run_facts(run: dict[str, Any], summary: dict[str, Any]) -> list[Fact]:
         if before is None or now is None:
             continue
         change = now - before
-        direction = "flat" if abs(change) < 0.005 else ("up" if change > 0 else "down")
+        direction = direction_of(change, flat=0.005)
         out.append(Fact(id=f"share_change.{name}", label=f"change of {channel_words(name)} "
                         "share of media-driven KPI vs the model in service before",
                         value=change, unit="points", decimals=1, channel=name,
@@ -234,7 +239,7 @@ def _plan_facts(plan: dict[str, Any]) -> list[Fact]:
     for c in plan["channels"]:
         name, words = c["channel"], channel_words(c["channel"])
         change = c["recommended_weekly"] / c["current_weekly"] - 1 if c["current_weekly"] else 0.0
-        direction = "flat" if abs(change) < FLAT_CHANGE else ("up" if change > 0 else "down")
+        direction = direction_of(change)
         out += [Fact(id=f"plan.current.{name}", label=f"{words} weekly spend now",
                      value=c["current_weekly"], unit="money", decimals=0, channel=name,
                      source=f"plan.json channels.{name}.current_weekly"),

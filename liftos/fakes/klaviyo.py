@@ -14,16 +14,17 @@ import datetime as dt
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, quote, urlparse
 
+from liftos.fakes.http import HTTPFake, send_json
 from liftos.fakes.world import KLAVIYO_METRICS, KlaviyoWorld
 
 REVISION = "2026-10-15"
 BOUND = "datetime,"
 
 
-class FakeKlaviyo:
+class FakeKlaviyo(HTTPFake):
     def __init__(self, world: KlaviyoWorld | None = None, api_key: str = "pk_fake_key",
                  page_size: int = 3):
         self.world = world or KlaviyoWorld()
@@ -36,40 +37,10 @@ class FakeKlaviyo:
         self.schema = "baseline"
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
-
-    def start(self, port: int = 0) -> FakeKlaviyo:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    # -- routing ----------------------------------------------------------------------------
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                fake._serve(self, None)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                fake._serve(self, json.loads(self.rfile.read(length) or b"{}"))
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
 
     def _serve(self, request: BaseHTTPRequestHandler, body: dict | None) -> None:
         url = urlparse(request.path)
@@ -186,10 +157,4 @@ def _send(request: BaseHTTPRequestHandler, status: int, document: dict,
           headers: dict | None = None) -> None:
     # "<num:1.23:num>" sends the number 1.23 as written: digits a float cannot hold
     payload = json.dumps(document).replace('"<num:', "").replace(':num>"', "").encode()
-    request.send_response(status)
-    request.send_header("Content-Type", "application/vnd.api+json")
-    request.send_header("Content-Length", str(len(payload)))
-    for name, value in (headers or {}).items():
-        request.send_header(name, value)
-    request.end_headers()
-    request.wfile.write(payload)
+    send_json(request, status, payload, "application/vnd.api+json", headers)

@@ -19,51 +19,28 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from liftos.fakes.http import HTTPFake, send_json
 
 
-class FakeOpenAI:
+class FakeOpenAI(HTTPFake):
     def __init__(self, api_key: str = "sk-fake-key", behaviours: list[str] | None = None):
         self.api_key = api_key
         self.behaviours = list(behaviours or ["grounded"])
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
-
-    def start(self, port: int = 0) -> FakeOpenAI:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                fake._serve(self, json.loads(self.rfile.read(length) or b"{}"))
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
     def _next(self) -> str:
         with self._lock:
             return self.behaviours.pop(0) if len(self.behaviours) > 1 else self.behaviours[0]
 
-    def _serve(self, request: BaseHTTPRequestHandler, body: dict) -> None:
+    def _serve(self, request: BaseHTTPRequestHandler, body: dict | None) -> None:
+        body = body or {}
         self.requests.append({"path": request.path, "body": body,
                               "authorization": request.headers.get("Authorization", "")})
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -159,14 +136,4 @@ def _completion(body: dict, content: str | None, refusal: str | None = None) -> 
 
 def _send(request: BaseHTTPRequestHandler, status: int, document: dict,
           headers: dict | None = None) -> None:
-    data = json.dumps(document).encode()
-    try:
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            request.send_header(key, value)
-        request.end_headers()
-        request.wfile.write(data)
-    except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-        pass
+    send_json(request, status, json.dumps(document).encode(), headers=headers)
