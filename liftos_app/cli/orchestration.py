@@ -25,6 +25,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_recovery_option(run)
     run.set_defaults(handler=run_command)
 
+    server = commands.add_parser(
+        "server", help="the production Prefect server on PostgreSQL: create its database, "
+                       "start it")
+    server.add_argument("action", choices=["database", "start"],
+                        help="database: create it if missing; start: that, then run the server")
+    server.add_argument("--url", default=None,
+                        help="postgresql+asyncpg://USER[:PASSWORD]@HOST:PORT/DATABASE (default: "
+                             "$PREFECT_SERVER_DATABASE_CONNECTION_URL, else a liftos_prefect "
+                             "database on 127.0.0.1:5432)")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=4200)
+    server.set_defaults(handler=server_command)
+
     demo = commands.add_parser("demo", help="the main job: mmm-refresh on the bundled demo tenant")
     add_model_options(demo)
     add_recovery_option(demo)
@@ -107,6 +120,24 @@ def print_recovery(recovery: dict | None) -> None:
     for channel in recovery["channels"]:
         if not channel["recoverable"]:
             print(f"  {channel['channel']}: not recoverable on this spend: {channel['reason']}")
+
+
+def server_command(args: argparse.Namespace) -> int:
+    import os
+
+    from liftos_app.flows.server import DEFAULT_URL, URL_ENV, ensure_database, server_command, shown
+
+    url = args.url or os.environ.get(URL_ENV) or DEFAULT_URL
+    created = ensure_database(url)
+    print(f"database {shown(url)}: {'created' if created else 'exists'}", flush=True)
+    if args.action == "database":
+        print(f"start the server with {URL_ENV}={shown(url)} (the password as you set it), or "
+              "`liftos server start`; it applies its migrations when it starts")
+        return 0
+    command, env = server_command(url, args.host, args.port)
+    print(f"starting the Prefect server on http://{args.host}:{args.port}/api", flush=True)
+    os.execve(command[0], command, env)
+    return 0  # not reached: the server replaces this process
 
 
 def demo_command(args: argparse.Namespace) -> int:
