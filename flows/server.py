@@ -94,6 +94,34 @@ def server_command(url: str, host: str = "127.0.0.1", port: int = 4200
             str(port)], env
 
 
+def check_api() -> str:
+    """The configured Prefect API, answering; else a clear error (the URL without any
+    password) instead of a client traceback."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ConfigError("PREFECT_API_URL is not set: start a server (`liftos server start`) "
+                          "and export PREFECT_API_URL=http://HOST:4200/api")
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"the Prefect API at {_without_password(url)} does not answer "
+                          f"({type(exc).__name__}); is the server running?") from None
+    return url
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _reason(exc: Exception) -> str:
     from liftos.errors import redact
 

@@ -136,3 +136,14 @@ def test_an_unreachable_postgres_is_named_without_its_password():
     assert done.stderr.startswith("error: PostgreSQL at postgresql+asyncpg://liftos:***@127.0.0.1:")
     assert "unreachable" in done.stderr and "s3cret-pw" not in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_deploy_to_an_unreachable_server_says_so_without_the_password(tmp_path):
+    env = {**os.environ, "PREFECT_API_URL": f"http://ops:pw-9x2@127.0.0.1:{free_port()}/api",
+           "PREFECT_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "liftos_app.cli", "deploy"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip() == ("error: the Prefect API at http://ops:***@127.0.0.1:"
+                                   f"{env['PREFECT_API_URL'].split(':')[3]} does not answer "
+                                   "(ConnectError); is the server running?")

@@ -169,8 +169,10 @@ def deploy_command(args: argparse.Namespace) -> int:
         deployments,
         ensure_work_pool,
     )
+    from liftos_app.flows.server import check_api
     from liftos_app.tasks.ingest import ensure_limits
 
+    check_api()
     pool = ensure_work_pool()
     print(f"work pool: {pool}")
     print("concurrency limits created: " + (", ".join(ensure_limits()) or "none missing"))
