@@ -161,20 +161,9 @@ def write_brief(summary: refresh.RunSummary, language: str = "en"):
     """The run's brief in plain language, every number checked against the facts; the model's
     when one is configured and grounded, else the deterministic one (``brief.md``)."""
     from liftos.brief.run import brief_for_run
-    from liftos.errors import LiftOSError
-    from liftos.memory.remember import run_memories
-    from liftos.memory.situations import similar_situations
-    from liftos_app.blocks.chroma import memory_store
     from liftos_app.blocks.openai import llm_settings
 
-    current = run_memories(summary, str(flow_run.id or ""))[-1]
-    try:
-        similar = [(str(p.past.memory.date_end), p.past.memory.text)
-                   for p in similar_situations(memory_store(), summary.tenant, current, k=2)]
-    except LiftOSError as exc:  # the brief goes out without precedents, saying why
-        observability.log_line(f"no similar situations for the brief: {exc}")
-        similar = []
-    result = brief_for_run(summary, language, llm_settings(), similar=similar)
+    result = brief_for_run(summary, language, llm_settings())
     observability.publish_brief(summary.tenant, result)
     return result
 

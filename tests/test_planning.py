@@ -127,7 +127,8 @@ def test_plans_from_a_fit_earn_most_of_the_true_optimum(tmp_path, template_name,
             assert true_lift > 0 and true_lift >= 0.6 * best, (true_lift, best)
         else:
             assert true_lift >= 0  # risk-averse: never worse than standing still
-    assert spreads["cvar"] <= spreads["expected"]
+    # Where every limit binds, both objectives land on one allocation: equal up to float error.
+    assert spreads["cvar"] <= spreads["expected"] * (1 + 1e-9)
 
 
 def test_liftos_plan_propose_prints_the_plan_and_writes_it_with_its_charts(champion_home,

@@ -16,9 +16,10 @@ Two families of truth:
   with one break. What the model gets wrong here, it gets wrong on real data too.
 
 A channel is not recoverable when, on the model's own family, it is typically off by more than
-``max_channel_error`` or confidently wrong (coverage below the limit and error above the gate's),
-or when its spend hardly varies. The gate judges coverage and error on the channels the model goes on to report
-(the recoverable ones); the others are published as "not recoverable", never as a number.
+``max_channel_error`` or confidently wrong (coverage below the limit and error above the
+gate's), or when its spend hardly varies. The gate judges coverage and error on the channels the
+model goes on to report (the recoverable ones); the others are published as "not recoverable",
+never as a number.
 
 True ROAS is drawn log-uniformly inside the template's plausible range, narrowed to a factor of
 three around the fitted ROAS so the replicas keep the tenant's scale. Replicas share the fit's

@@ -34,8 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="postgresql+asyncpg://USER[:PASSWORD]@HOST:PORT/DATABASE (default: "
                              "$PREFECT_SERVER_DATABASE_CONNECTION_URL, else a liftos_prefect "
                              "database on 127.0.0.1:5432)")
-    server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=4200)
+    server.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    server.add_argument("--port", type=int, default=4200, help="port (default: %(default)s)")
     server.set_defaults(handler=server_command)
 
     demo = commands.add_parser("demo", help="the main job: mmm-refresh on the bundled demo tenant")
