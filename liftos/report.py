@@ -14,6 +14,7 @@ def write_report(result, out_dir: str | Path) -> Path:
     """Write ``report.md`` and ``plots/*.png`` for a fit; returns the markdown path."""
     import matplotlib
 
+    from liftos.home import write_json
     from liftos.validation.runner import not_recoverable
 
     matplotlib.use("Agg")
@@ -27,9 +28,27 @@ def write_report(result, out_dir: str | Path) -> Path:
     _plot_contributions(series, result.spec.channels, summary, plots / "contributions.png")
     _plot_roas(summary, plots / "roas.png")
     _plot_response_curves(curves, summary, plots / "response_curves.png")
+    write_json(out / "series.json", series_json(result))
+    write_json(out / "curves.json", {"curves": curves})
     path = out / "report.md"
     path.write_text(_markdown(summary, curves, not_recoverable(out)))
     return path
+
+
+def series_json(result) -> dict[str, Any]:
+    """The weekly series behind the plots, for the API: actual, fitted with its 94% band,
+    baseline, and each channel's mean contribution (KPI units, summed over geos)."""
+    series = result.time_series()
+    contribution = np.asarray(series["contribution_mean"])
+    return {"dates": [str(d)[:10] for d in series["dates"]],
+            **{k: np.asarray(series[k]).tolist() for k in
+               ("actual", "fitted_mean", "fitted_low", "fitted_high", "baseline_mean")},
+            "channels": {name: contribution[:, c].tolist()
+                         for c, name in enumerate(result.spec.channels)}}
+
+
+def curves_json(result) -> dict[str, Any]:
+    return {"curves": result.response_curves()}
 
 
 def _markdown(summary: dict[str, Any], curves: dict[str, dict],
