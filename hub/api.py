@@ -251,7 +251,7 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
         _act(acts, token, f"plan-{answer.decision}", tenant,
              lambda: _resume(plan["flow_run_id"], run_input), {"plan": seq})
         return Sent(flow_run_id=plan["flow_run_id"], decision=answer.decision,
-                    message="sent; the flow checks the answer and records the decision")
+                    message="the paused flow checks the answer and records the decision")
 
     return app
 

@@ -35,6 +35,22 @@ def write_report(result, out_dir: str | Path) -> Path:
     return path
 
 
+def data_uri(path: Path, width: int = 720) -> str:
+    """A PNG as a ``data:`` URI, scaled down to ``width`` pixels: an artifact that carries its
+    own pictures shows them in the Prefect UI from any browser (a file link only works on the
+    machine that ran the flow)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.thumbnail((width, width * 4))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def series_json(result) -> dict[str, Any]:
     """The weekly series behind the plots, for the API: actual, fitted with its 94% band,
     baseline, and each channel's mean contribution (KPI units, summed over geos)."""

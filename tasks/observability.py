@@ -22,6 +22,7 @@ from prefect.artifacts import (
 from prefect.events import emit_event
 
 from liftos import refresh
+from liftos.report import data_uri
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +126,9 @@ def run_markdown(summary: refresh.RunSummary, fitted: refresh.FittedModel,
         f"; {'promoted to the champion' if summary.promoted else 'not promoted'}"
         f"{': ' + '; '.join(summary.decision) if summary.decision else ''}"),
         f"- **report**: `{summary.report_path}`",
-        *(f"- plot: [{p.stem}]({p.as_uri()})" for p in plots),
     ]
-    for note in panel.notes:
-        lines.append(f"- data note: {note}")
+    lines += [f"- data note: {note}" for note in panel.notes]
+    lines += [f"\n![{p.stem.replace('_', ' ')}]({data_uri(p)})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
@@ -254,3 +254,8 @@ def publish_plan(tenant: str, proposed: Any) -> None:
                 "limit": c.limit} for c in plan.channels],
         description=(f"{plan.describe()} (champion {proposed.champion_fit_dir}, trust "
                      f"{proposed.trust_score:.1f}; proposal #{proposed.proposal.seq})"))
+    charts = sorted(Path(proposed.folder).glob("*.png"))
+    create_markdown_artifact(
+        key=artifact_key("plan-charts", tenant), description=f"Plan charts of {tenant}",
+        markdown="\n\n".join([f"# {plan.describe()}"] + [
+            f"![{p.stem.replace('_', ' ')}]({data_uri(p)})" for p in charts]))

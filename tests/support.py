@@ -144,3 +144,58 @@ def task_states(run_id: str) -> dict[str, str]:
             id=FlowRunFilterId(any_=[uuid.UUID(run_id)])))
     return {run.name.rsplit("-", 1)[0]: run.state.name
             for run in runs}
+
+
+# ---------------------------------------------------------------- a home for the API and the hub
+def api_tenants(home, fit, tokens: tuple = (
+        ("alice", ["acme"], ["read"]), ("ops", ["acme"], ["read", "trigger", "approve"]),
+        ("bob", ["beta"], ["read"]))) -> dict[str, str]:
+    """Tenants 'acme' and 'beta' in ``home``, each with a champion: acme's is the saved ``fit``
+    (report, plots, series and a validation that finds 'tv' not recoverable); beta's a copy
+    whose estimates are 1.37 times acme's (no number of one equals the other's). Two runs
+    each; returns the tokens' secrets by name."""
+    import json
+    import shutil
+
+    from liftos.access import TokenStore
+    from liftos.home import write_json
+    from liftos.report import write_report
+
+    champion = home.champion("acme")
+    fit_dir = Path(champion["fit_dir"]) if champion else fit.save(home.root / "fits" / "acme")
+    write_report(fit, fit_dir)
+    beta_dir = fit_dir.parent / "beta-fit"
+    shutil.rmtree(beta_dir, ignore_errors=True)
+    shutil.copytree(fit_dir, beta_dir)
+    summary = json.loads((beta_dir / "summary.json").read_text())
+    for entry in summary["channels"].values():
+        for key in [k for k in entry if k.startswith(("roas_", "contribution_total"))]:
+            if isinstance(entry[key], float):
+                entry[key] *= 1.37
+    write_json(beta_dir / "summary.json", summary)
+    write_json(fit_dir / "validation.json", _validation(str(fit_dir)))
+    for tenant, folder in (("acme", fit_dir), ("beta", beta_dir)):
+        for k, promoted in enumerate((False, True)):
+            home.append_run(tenant, {
+                "run_id": f"00000000-0000-0000-0000-00000000000{k}", "fit_dir": str(folder),
+                "trust_score": 82.5, "last_week": "2025-12-22", "promoted": promoted,
+                "decision": [] if promoted else ["trust score 60.0 below the threshold 70"],
+                "at": f"2026-11-{23 + k}T06:00:00+00:00"})
+        home.set_champion(tenant, {"fit_dir": str(folder), "trust_score": 82.5,
+                                   "run_id": "00000000-0000-0000-0000-000000000001"})
+    store = TokenStore(home)
+    return {name: store.create(name, tenants, scopes)[1] for name, tenants, scopes in tokens}
+
+
+def _validation(fit_dir: str) -> dict:
+    return {"fit_dir": fit_dir, "trust": {"score": 82.5, "components": {"convergence": 100.0,
+                                                                        "recovery": 50.0},
+                                          "weights": {"convergence": 20.0, "recovery": 20.0}},
+            "checks": [{"name": "r-hat max", "group": "convergence", "value": 1.004,
+                        "threshold": "<= 1.01", "passed": True, "score": 1.0, "detail": ""},
+                       {"name": "recovery: channels recoverable on this spend",
+                        "group": "recovery", "value": 0.8, "threshold": "all", "passed": False,
+                        "score": 0.8, "detail": "tv: error 55%"}],
+            "recovery": {"channels": [{"channel": "tv", "recoverable": False,
+                                       "reason": "error 55% on known truths"},
+                                      {"channel": "search", "recoverable": True, "reason": ""}]}}

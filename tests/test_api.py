@@ -4,16 +4,16 @@ leak), hostile input refused cleanly, rate limits, and acts that go through the 
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support import api_tenants
 
 from liftos.access import ActLog, RateLimiter, TokenStore
-from liftos.home import DataHome, write_json
+from liftos.home import DataHome
 
 HOSTILE = ["..", "%2e%2e", "..%2F..%2Fetc", "acme%2F..%2Fbeta", "a" * 5000, "ünïcode",
            "acme%00", "ACME", "acme ", "%F0%9F%92%A5", "beta%3F", "-acme"]
@@ -21,43 +21,8 @@ HOSTILE = ["..", "%2e%2e", "..%2F..%2Fetc", "acme%2F..%2Fbeta", "a" * 5000, "ün
 
 @pytest.fixture
 def api_home(champion_home, synthetic_fit):
-    """Tenants 'acme' and 'beta', each with a champion (report, plots, series, a validation
-    with one unrecoverable channel for acme), two runs, and three tokens."""
-    from liftos.report import write_report
-
-    fit_dir = Path(champion_home.champion("acme")["fit_dir"])
-    write_report(synthetic_fit, fit_dir)
-    beta_dir = fit_dir.parent / "beta-fit"
-    shutil.copytree(fit_dir, beta_dir)
-    write_json(fit_dir / "validation.json", _validation(str(fit_dir)))
-    for tenant, folder in (("acme", fit_dir), ("beta", beta_dir)):
-        for k, promoted in enumerate((False, True)):
-            champion_home.append_run(tenant, {
-                "run_id": f"00000000-0000-0000-0000-00000000000{k}", "fit_dir": str(folder),
-                "trust_score": 82.5, "last_week": "2025-12-22", "promoted": promoted,
-                "decision": [] if promoted else ["trust score 60.0 below the threshold 70"],
-                "at": f"2026-11-{23 + k}T06:00:00+00:00"})
-        champion_home.set_champion(tenant, {"fit_dir": str(folder), "trust_score": 82.5,
-                                            "run_id": "00000000-0000-0000-0000-000000000001"})
-    store = TokenStore(champion_home)
-    secrets = {name: store.create(name, tenants, scopes)[1] for name, tenants, scopes in (
-        ("alice", ["acme"], ["read"]), ("ops", ["acme"], ["read", "trigger", "approve"]),
-        ("bob", ["beta"], ["read"]))}
-    return champion_home, secrets
-
-
-def _validation(fit_dir: str) -> dict:
-    return {"fit_dir": fit_dir, "trust": {"score": 82.5, "components": {"convergence": 100.0,
-                                                                        "recovery": 50.0},
-                                          "weights": {"convergence": 20.0, "recovery": 20.0}},
-            "checks": [{"name": "r-hat max", "group": "convergence", "value": 1.004,
-                        "threshold": "<= 1.01", "passed": True, "score": 1.0, "detail": ""},
-                       {"name": "recovery: channels recoverable on this spend",
-                        "group": "recovery", "value": 0.8, "threshold": "all", "passed": False,
-                        "score": 0.8, "detail": "tv: error 55%"}],
-            "recovery": {"channels": [{"channel": "tv", "recoverable": False,
-                                       "reason": "error 55% on known truths"},
-                                      {"channel": "search", "recoverable": True, "reason": ""}]}}
+    """Tenants 'acme' and 'beta', each with a champion, two runs, and three tokens."""
+    return champion_home, api_tenants(champion_home, synthetic_fit)
 
 
 def _client(home: DataHome, limiter: RateLimiter | None = None) -> TestClient:
@@ -225,8 +190,8 @@ def test_trigger_needs_its_scope_starts_a_run_through_prefect_and_is_audited(api
     assert run.parameters["tenant"] == "acme" and "tenant:acme" in run.tags
     acts = ActLog(home).entries("acme")
     assert [(a["token_name"], a["action"], a["outcome"]) for a in acts] == [
-        ("ops", "refresh", "refused: deployment mmm-refresh/weekly-refresh is not on the Prefect "
-                           "API; run `liftos deploy`"), ("ops", "refresh", "done")]
+        ("ops", "refresh", ("refused: deployment mmm-refresh/weekly-refresh is not on the Prefect "
+                           "API; run `liftos deploy`")), ("ops", "refresh", "done")]
     assert acts[-1]["flow_run_id"] == run_id
 
 

@@ -71,6 +71,7 @@ def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
     report = artifacts(run_id, "report-acme")[0].data
     sha = summary.data_sha256
     assert sha in report and summary.config_hash in report and summary.fit_dir in report
+    assert report.count("](data:image/png;base64,") == 4 and "file://" not in report
 
     progress = artifacts(run_id, "fit-progress-acme")
     assert len(progress) == 1 and float(progress[0].data) == 100.0
@@ -299,7 +300,8 @@ def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenant
     assert DataHome().champion("acme") is None
     run_id = flow_run_id(rejected)
     card = artifacts(run_id, "trust-card-acme")[0].data
-    assert "holdout MAPE" in card and "placebo share" in card and "trust_card.png" in card
+    assert "holdout MAPE" in card and "placebo share" in card
+    assert "![trust card](data:image/png;base64," in card
     assert "## Recovery on known truths (2 replicas on this tenant's spend" in card
     cached = list((DataHome().tenant("acme") / "recovery").glob("*.json"))
     assert len(cached) == 1 and json.loads(cached[0].read_text())["replicas"] == 2

@@ -92,6 +92,8 @@ def test_refused_edits_keep_it_paused_then_an_approval_is_recorded(prefect_api, 
     brief = (Path(proposal.payload["plan"]).parent / "brief.md").read_text()
     assert "Over 13 weeks it is expected to add" in brief  # the plan, in plain language
     assert "beats the current allocation in" in artifacts(run_id, "brief-acme")[0].data
+    charts = artifacts(run_id, "plan-charts-acme")[0].data
+    assert charts.count("](data:image/png;base64,") == 2 and "file://" not in charts
     # the CLI: a budget-neutral edit between two channels no limit binds
     first, second = [c for c in proposal.payload["channels"] if not c["limit"]][:2]
     moved = 100.0

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from liftos.home import atomic_write
+from liftos.report import data_uri
 from liftos.validation.trust import TRUST_THRESHOLD
 
 
@@ -33,7 +34,7 @@ def trust_card_markdown(validation: dict[str, Any], png: Path | None = None,
         lines += ["", (f"Decision forecasts: {inside} of {total} approved plans' outcomes inside "
                       f"their 94% interval ({inside / total:.0%}; honest intervals give ~94%)")]
     if png is not None:
-        lines += ["", f"![trust card]({png.as_uri()})"]
+        lines += ["", f"![trust card]({data_uri(png)})"]
     return "\n".join(lines) + "\n"
 
 

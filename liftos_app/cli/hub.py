@@ -1,13 +1,30 @@
-"""``liftos api serve`` (the API) and ``liftos api token create|revoke|list`` (who may use it)."""
+"""``liftos hub`` (API and web page for the demo), ``liftos api serve`` (the API) and
+``liftos api token create|revoke|list`` (who may use it)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+from importlib.resources import files
 
 from liftos.access import SCOPES, TokenStore
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    hub = commands.add_parser(
+        "hub", help="start the API and the hub web page on this machine, with a login printed",
+        description="Starts `liftos api serve` and the Streamlit hub on 127.0.0.1 and prints a "
+                    "token that may see --tenant (default: demo); the token is revoked when "
+                    "the hub stops (Ctrl-C).")
+    hub.add_argument("--tenant", action="append", default=None,
+                     help="a tenant the printed login may see (repeat; default: demo)")
+    hub.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    hub.add_argument("--port", type=int, default=8501, help="hub port (default: %(default)s)")
+    hub.add_argument("--api-port", type=int, default=8765,
+                     help="API port (default: %(default)s)")
+    hub.set_defaults(handler=hub_command)
     api = commands.add_parser(
         "api", help="the LiftOS API (serve) and its access tokens (token create|revoke|list)",
         description="liftos api serve [--host H] [--port P]  |  liftos api token create --name N "
@@ -41,6 +58,39 @@ def serve_command(args: argparse.Namespace) -> int:
 
     print(f"LiftOS API on http://{args.host}:{args.port} (OpenAPI: /docs)", flush=True)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def hub_command(args: argparse.Namespace) -> int:
+    """The API and the page as two processes; the login is a fresh token, revoked on exit."""
+    store = TokenStore()
+    token, plain = store.create("hub login", args.tenant or ["demo"], list(SCOPES))
+    api_url = f"http://{args.host}:{args.api_port}"
+    api = subprocess.Popen([sys.executable, "-m", "liftos_app.cli", "api", "serve", "--host",
+                            args.host, "--port", str(args.api_port)])
+    page = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(files("liftos_app.hub") / "page.py"),
+         "--server.address", args.host, "--server.port", str(args.port),
+         "--server.headless", "true", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
+        env={**os.environ, "LIFTOS_API_URL": api_url}, stdout=subprocess.DEVNULL)
+    print(f"LiftOS hub: http://{args.host}:{args.port}  (API {api_url}, OpenAPI {api_url}/docs)")
+    print(f"sign in with: {plain}")
+    print(f"(token {token.id}, tenants {', '.join(token.tenants)}; revoked when the hub stops; "
+          "Ctrl-C stops)", flush=True)
+    try:
+        while api.poll() is None and page.poll() is None:
+            try:
+                api.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in (page, api):
+            process.terminate()
+            process.wait(timeout=30)
+        store.revoke(token.id)
     return 0
 
 
