@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_planner.py
 	$(BIN)/python bench/bench_recovery.py
 	$(BIN)/python bench/bench_brief.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -82,6 +83,8 @@ ERRORS = {401: {"model": Problem, "description": "missing, malformed, unknown or
           422: {"model": Problem, "description": "a parameter breaks its rule"},
           429: {"model": Problem, "description": "rate limit; see the Retry-After header"}}
 
+BAD_BODY = {"model": Problem, "description": "the body is not JSON"}
+
 
 class Refused(Exception):
     def __init__(self, status: int, error: str, message: str, headers: dict | None = None):
@@ -107,7 +110,14 @@ Caller = Annotated[Token, Depends(caller)]
 
 
 def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None) -> FastAPI:
-    """The API over one LiftOS home (default: ``LIFTOS_HOME``)."""
+    """The API over one LiftOS home (default: ``LIFTOS_HOME``).
+
+    BLAS runs one thread per call here: requests run on many threads at once, and a memory
+    search's embedding on a multi-threaded BLAS oversubscribes the cores (measured: twice the
+    time for 200 concurrent searches)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
     home = home or DataHome()
     views, tokens, acts = TenantViews(home), TokenStore(home), ActLog(home)
     limiter = limiter or RateLimiter(float(os.environ.get("LIFTOS_API_RATE_PER_MINUTE", "600")),
@@ -115,6 +125,17 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
     app = FastAPI(title="LiftOS API", version=liftos.__version__, responses=ERRORS,
                   description=__doc__)
     app.state.tokens, app.state.limiter = tokens, limiter
+    opening = threading.Lock()
+
+    def memories():
+        """One memory store for the app's life (an embedded Chroma client opened twice at
+        once fails), opened on the first search."""
+        from liftos_app.blocks.chroma import memory_store
+
+        with opening:
+            if getattr(app.state, "memory", None) is None:
+                app.state.memory = memory_store()
+        return app.state.memory
 
     def visible(tenant: str, token: Token, scope: Scope = "read") -> str:
         if not valid_tenant_name(tenant) or tenant not in token.tenants or not views.known(
@@ -136,7 +157,8 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        error = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error")
         return JSONResponse({"error": error, "message": str(exc.detail)}, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -212,9 +234,7 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
     def memory(tenant: Tenant, token: Caller,
                q: Annotated[str, Query(min_length=1, max_length=500)],
                k: Annotated[int, Query(ge=1, le=20)] = 5) -> list[dict[str, Any]]:
-        from liftos_app.blocks.chroma import memory_store
-
-        hits = memory_store().search(visible(tenant, token), q, k=k)
+        hits = memories().search(visible(tenant, token), q, k=k)
         return [{"rank": h.rank, "score": h.score, **h.memory.model_dump(mode="json")}
                 for h in hits]
 
@@ -226,7 +246,7 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
         return FileResponse(found(path, f"plot {name!r}"[:60]), media_type="image/png")
 
     @app.post("/v1/tenants/{tenant}/refresh", status_code=202,
-              responses={403: {"model": Problem}, 503: {"model": Problem}},
+              responses={400: BAD_BODY, 403: {"model": Problem}, 503: {"model": Problem}},
               summary="start a refresh through the Prefect API (scope: trigger)")
     def refresh(tenant: Tenant, token: Caller) -> Started:
         visible(tenant, token, "trigger")
@@ -234,7 +254,7 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
         return started
 
     @app.post("/v1/tenants/{tenant}/plans/{seq}/decision", status_code=202,
-              responses={403: {"model": Problem}, 409: {"model": Problem},
+              responses={400: BAD_BODY, 403: {"model": Problem}, 409: {"model": Problem},
                          503: {"model": Problem}},
               summary="approve or reject a pending plan: resumes its paused flow "
                       "(scope: approve)")

@@ -38,12 +38,11 @@ class TenantViews:
 
     def overview(self, tenant: str) -> dict[str, Any]:
         champion = self.home.champion(tenant)
-        runs = self.home.runs(tenant)
-        last = runs[-1] if runs else None
+        runs = self.runs(tenant, limit=10**6)
         monitor = self.anomalies(tenant, limit=1)
         return {"tenant": tenant,
                 "champion": self._champion(champion),
-                "last_run": _run(last) if last else None,
+                "last_run": runs[0] if runs else None,
                 "runs": len(runs),
                 "latest_check": monitor[0] if monitor else None,
                 "pending_plans": [p["seq"] for p in self.plans(tenant)["plans"]
@@ -89,19 +88,17 @@ class TenantViews:
                 "components": validation["trust"]["components"],
                 "weights": validation["trust"]["weights"], "checks": checks,
                 "recovery": validation.get("recovery"),
-                "champions": [_run(r) for r in self.home.runs(tenant) if r.get("promoted")]}
+                "champions": [r for r in self.runs(tenant, limit=10**6) if r["promoted"]]}
 
     def runs(self, tenant: str, limit: int = 52) -> list[dict[str, Any]]:
         """The newest refreshes first."""
-        return [_run(r) for r in reversed(self.home.runs(tenant)[-limit:])]
+        return list(_runs(str(self.home.tenant(tenant) / "runs.jsonl"),
+                          _stamp(self.home.tenant(tenant) / "runs.jsonl"))[:limit])
 
     def anomalies(self, tenant: str, limit: int = 13) -> list[dict[str, Any]]:
         """The newest monitor checks first."""
         folder = self.home.tenant(tenant) / "monitor"
-        files = sorted(folder.glob("*.json"), reverse=True)[:limit] if folder.is_dir() else []
-        checks = [json.loads(f.read_text()) for f in files]
-        return [{k: v for k, v in c.items() if k not in ("fit_dir", "data_path")}
-                for c in checks]
+        return list(_checks(str(folder), _stamp(folder))[:limit])
 
     def quality(self, tenant: str, limit: int = 50) -> dict[str, Any]:
         """Data-quality outcomes of the newest ingested batches, and rows in quarantine."""
@@ -123,9 +120,15 @@ class TenantViews:
 
     def plans(self, tenant: str) -> dict[str, Any]:
         """Proposals with their status (pending, approved, rejected, expired), decisions,
-        rollbacks and outcomes, from the hash-chained decision audit (verified on read)."""
-        if not (self.home.tenant(tenant) / "decisions").is_dir():
+        rollbacks and outcomes, from the hash-chained decision audit (verified whenever the
+        log or its head changed)."""
+        folder = self.home.tenant(tenant) / "decisions"
+        if not folder.is_dir():
             return {"tenant": tenant, "verified": True, "plans": [], "records": []}
+        return _plans(str(self.home.root), tenant, _stamp(folder / "decisions.jsonl"),
+                      _stamp(folder / "decisions.head"))
+
+    def _plans(self, tenant: str) -> dict[str, Any]:
         try:
             records, verified, problem = DecisionLog(tenant, self.home).verify(), True, None
         except ChainBroken as broken:
@@ -178,6 +181,39 @@ class TenantViews:
                 "run_id": champion.get("run_id")}
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big: a changed file (or folder) is read again, an unchanged one is not."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_mtime_ns, found.st_size
+
+
+@lru_cache(maxsize=256)
+def _runs(path: str, stamp: tuple[int, int] | None) -> tuple[dict[str, Any], ...]:
+    if stamp is None:
+        return ()
+    lines = Path(path).read_text().splitlines()
+    return tuple(_run(json.loads(line)) for line in reversed(lines) if line.strip())
+
+
+@lru_cache(maxsize=256)
+def _checks(folder: str, stamp: tuple[int, int] | None) -> tuple[dict[str, Any], ...]:
+    if stamp is None:
+        return ()
+    checks = [json.loads(f.read_text()) for f in sorted(Path(folder).glob("*.json"),
+                                                          reverse=True)]
+    return tuple({k: v for k, v in c.items() if k not in ("fit_dir", "data_path")}
+                 for c in checks)
+
+
+@lru_cache(maxsize=256)
+def _plans(root: str, tenant: str, log: tuple[int, int] | None,
+           head: tuple[int, int] | None) -> dict[str, Any]:
+    return TenantViews(DataHome(root))._plans(tenant)
+
+
 def _run(record: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": record.get("run_id"), "at": record.get("at"),
             "fit": Path(record["fit_dir"]).name, "last_week": record.get("last_week"),
@@ -197,27 +233,19 @@ def _without_held(view: dict[str, Any], fit_dir: str, key: str) -> dict[str, Any
 
 
 def _summary(fit_dir: str) -> dict[str, Any]:
-    return _cached(fit_dir, "summary.json", _stamp(fit_dir, "summary.json"))
+    return _cached(fit_dir, "summary.json", _stamp(Path(fit_dir) / "summary.json"))
 
 
 def _series(fit_dir: str) -> dict[str, Any]:
-    return _cached(fit_dir, "series.json", _stamp(fit_dir, "series.json"))
+    return _cached(fit_dir, "series.json", _stamp(Path(fit_dir) / "series.json"))
 
 
 def _curves(fit_dir: str) -> dict[str, Any]:
-    return _cached(fit_dir, "curves.json", _stamp(fit_dir, "curves.json"))
-
-
-def _stamp(fit_dir: str, name: str) -> int:
-    """The file's change time: a fit folder rewritten by a refit is read again."""
-    try:
-        return (Path(fit_dir) / name).stat().st_mtime_ns
-    except FileNotFoundError:
-        return 0
+    return _cached(fit_dir, "curves.json", _stamp(Path(fit_dir) / "curves.json"))
 
 
 @lru_cache(maxsize=256)
-def _cached(fit_dir: str, name: str, stamp: int) -> dict[str, Any]:
+def _cached(fit_dir: str, name: str, stamp: tuple[int, int] | None) -> dict[str, Any]:
     """A fit's JSON view; a fit written before the series and curves were saved has them
     computed from its posterior (once, then cached)."""
     if stamp or name == "summary.json":

@@ -57,7 +57,7 @@ def test_an_installed_package_holds_every_module_and_data_file_of_the_library(in
     pyproject's list installs nothing and fails only where it is imported)."""
     roots = {"liftos": REPO / "liftos", "liftos_app": REPO / "liftos_app",
              "liftos_app/flows": REPO / "flows", "liftos_app/tasks": REPO / "tasks",
-             "liftos_app/blocks": REPO / "blocks"}
+             "liftos_app/blocks": REPO / "blocks", "liftos_app/hub": REPO / "hub"}
     missing = [f"{name}/{path.relative_to(root)}" for name, root in roots.items()
                for path in root.rglob("*") if path.suffix in {".py", ".md", ".yaml", ".json"}
                and "__pycache__" not in path.parts and path.name != "README.md"

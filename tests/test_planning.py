@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from liftos.planning.constraints import PlanConstraints, PlanInfeasible
-from liftos.planning.planner import plan_budget
+from liftos.planning.planner import CVAR_TAIL, plan_budget
 from liftos.planning.response import ResponseModel
 
 
@@ -116,19 +116,23 @@ def test_plans_from_a_fit_earn_most_of_the_true_optimum(tmp_path, template_name,
     truth = ResponseModel.from_truth(template, simulation.truth, simulation.spend)
     best = plan_budget(truth).lift_mean
     assert best > 0
-    spreads = {}
+    draws = {}
     for objective in ("expected", "cvar"):
         plan = plan_budget(ResponseModel.from_fit(fit), objective=objective)
         allocation = np.array([[plan.geo_allocation[g][c] for c in truth.channels]
                                for g in truth.geos])
         true_lift = truth.lift_terms(allocation, plan.horizon_weeks)[0].sum()
-        spreads[objective] = np.std(plan.lift_draws)
+        draws[objective] = np.sort(plan.lift_draws)
         if objective == "expected":
             assert true_lift > 0 and true_lift >= 0.6 * best, (true_lift, best)
         else:
             assert true_lift >= 0  # risk-averse: never worse than standing still
-    # Where every limit binds, both objectives land on one allocation: equal up to float error.
-    assert spreads["cvar"] <= spreads["expected"] * (1 + 1e-9)
+    # Each objective wins on its own measure (ties, where every limit binds, up to float error):
+    # the risk-averse plan on the mean of the worst 10% of draws, the expected plan on the mean.
+    tail = int(np.ceil(CVAR_TAIL * len(draws["cvar"])))
+    worst = {k: v[:tail].mean() for k, v in draws.items()}
+    assert worst["cvar"] >= worst["expected"] - 1e-9 * abs(worst["expected"]), worst
+    assert draws["expected"].mean() >= draws["cvar"].mean() * (1 - 1e-9)
 
 
 def test_liftos_plan_propose_prints_the_plan_and_writes_it_with_its_charts(champion_home,

@@ -34,6 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve = actions.add_parser("serve", help="serve the API (uvicorn) on this machine")
     serve.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes (default: %(default)s; one per core under load)")
     serve.set_defaults(handler=serve_command)
     token = actions.add_parser("token", help="create, revoke or list API tokens")
     verbs = token.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -54,10 +56,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from liftos_app.hub.api import create_app
-
-    print(f"LiftOS API on http://{args.host}:{args.port} (OpenAPI: /docs)", flush=True)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    print(f"LiftOS API on http://{args.host}:{args.port} (OpenAPI: /docs), {args.workers} "
+          "worker(s)", flush=True)
+    uvicorn.run("liftos_app.hub.api:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning")
     return 0
 
 
