@@ -238,6 +238,21 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
         return [{"rank": h.rank, "score": h.score, **h.memory.model_dump(mode="json")}
                 for h in hits]
 
+    @app.get("/v1/tenants/{tenant}/similar", summary="past situations most like the latest "
+             "run, and what followed each")
+    def similar(tenant: Tenant, token: Caller,
+                k: Annotated[int, Query(ge=1, le=10)] = 3) -> list[dict[str, Any]]:
+        from liftos.memory.situations import latest_situation, similar_situations
+
+        store = memories()
+        try:
+            current = latest_situation(store, visible(tenant, token))
+        except LiftOSError:
+            return []
+        return [{"score": p.past.score, "past": p.past.memory.model_dump(mode="json"),
+                 "followed_by": p.followed_by.model_dump(mode="json") if p.followed_by else None}
+                for p in similar_situations(store, tenant, current, k=k)]
+
     @app.get("/v1/tenants/{tenant}/plots/{name}", response_class=FileResponse,
              responses={200: {"content": {"image/png": {}}}},
              summary=f"a plot of the model in service: {', '.join(PLOTS)}")

@@ -250,6 +250,13 @@ def plans(api: Api, tenant: str, me: dict) -> None:
 
 def memory(api: Api, tenant: str, me: dict) -> None:
     st.title(f"{tenant}: what we learned")
+    precedents = api.get(f"/v1/tenants/{tenant}/similar", k=3) or []
+    if precedents:
+        st.subheader("Past situations most like this week")
+        for p in precedents:
+            after = p["followed_by"]["text"] if p["followed_by"] else "nothing recorded yet"
+            st.markdown(f"- **{p['past'].get('date_end') or ''}** ({p['score']:.2f}): "
+                        f"{p['past']['text']}  \n  *What followed:* {after}")
     query = st.text_input("Search memory", placeholder="e.g. when did tv stop working?")
     if not query:
         return
@@ -257,8 +264,8 @@ def memory(api: Api, tenant: str, me: dict) -> None:
     if not hits:
         st.info("Nothing remembered matches.")
     for hit in hits:
-        st.markdown(f"**{hit['kind']}** · {hit.get('date_end', '')} · score {hit['score']:.2f}  \n"
-                    f"{hit['text']}")
+        when = f" · {hit['date_end']}" if hit.get("date_end") else ""
+        st.markdown(f"**{hit['kind']}**{when} · score {hit['score']:.2f}  \n{hit['text']}")
 
 
 def data(api: Api, tenant: str, me: dict) -> None:

@@ -34,9 +34,16 @@ def hub(synthetic_fit, prefect_api, tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     home = DataHome(root / "home")
     secrets = api_tenants(home, synthetic_fit)
-    MemoryStore(home.root / "memory").remember([Memory(
-        tenant="acme", kind="insight", text="tv stopped paying back after the autumn price rise",
-        channel="tv")])
+    from datetime import date
+
+    MemoryStore(home.root / "memory").remember([
+        Memory(tenant="acme", kind="insight", channel="tv",
+               text="tv stopped paying back after the autumn price rise"),
+        *(Memory(tenant="acme", kind="situation", run_id=f"run-{k}", date_end=date(2025, 9, 1 + k),
+                 text=text) for k, text in enumerate((
+                     "search leads, tv weakest after a price rise",
+                     "tv recovered once the promotion ended",
+                     "search leads, tv weakest after a second price rise")))])
     env = {**os.environ, "LIFTOS_HOME": str(home.root), "PREFECT_API_URL": PREFECT_API_URL.value()}
     api_port, page_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}"
@@ -110,7 +117,8 @@ def test_the_trust_page_explains_failed_checks_and_memory_answers(browser, hub):
     page = _signed_in(browser, hub, "alice")
     text = _open(page, "Trust", "trust score 82.5")
     assert "1 check(s) failed" in text and "tv: error 55%" in text
-    _open(page, "Memory", "what we learned")
+    text = _open(page, "Memory", "Past situations most like this week")
+    assert "What followed: tv recovered once the promotion ended" in text
     page.get_by_label("Search memory").fill("when did tv stop working")
     page.get_by_label("Search memory").press("Enter")
     page.get_by_text("autumn price rise").wait_for(timeout=30_000)
