@@ -183,6 +183,16 @@ def api_tenants(home, fit, tokens: tuple = (
                 "at": f"2026-11-{23 + k}T06:00:00+00:00"})
         home.set_champion(tenant, {"fit_dir": str(folder), "trust_score": 82.5,
                                    "run_id": "00000000-0000-0000-0000-000000000001"})
+    from liftos.monitor import ChannelMove, MonitorCheck
+
+    check = MonitorCheck(
+        tenant="acme", week="2025-12-29", in_sample=False, kpi_actual=9.1e5, kpi_expected=1.2e6,
+        kpi_low=1.0e6, kpi_high=1.4e6, outside_interval=True, anomalies=(
+            "revenue 910,000 below the 94% interval [1,000,000, 1,400,000]",),
+        moves=(ChannelMove(channel="search", spend=1e4, trailing_mean=2e4, change=-0.5,
+                           kpi_impact_mean=-3e4, material=True),),
+        fit_dir=str(fit_dir), data_path="acme.csv")
+    write_json(home.folder("acme", "monitor") / "2025-12-29.json", check.model_dump())
     store = TokenStore(home)
     return {name: store.create(name, tenants, scopes)[1] for name, tenants, scopes in tokens}
 

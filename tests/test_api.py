@@ -147,6 +147,9 @@ def test_model_numbers_are_the_champions_and_an_unrecoverable_channel_has_none(a
     trust = client.get("/v1/tenants/acme/trust", headers=headers).json()
     assert trust["score"] == 82.5 and not trust["checks"][0]["passed"]  # failed first
     assert [c["run_id"][-1] for c in trust["champions"]] == ["1"]
+    checks = client.get("/v1/tenants/acme/anomalies", headers=headers).json()
+    assert checks[0]["outside_interval"] and "fit_dir" not in checks[0]
+    assert client.get("/v1/tenants/acme", headers=headers).json()["latest_check"] == checks[0]
     runs = client.get("/v1/tenants/acme/runs", headers=headers).json()
     assert [r["promoted"] for r in runs] == [True, False]  # newest first
     png = client.get("/v1/tenants/acme/plots/roas.png", headers=headers)
@@ -158,7 +161,9 @@ def test_model_numbers_are_the_champions_and_an_unrecoverable_channel_has_none(a
 def test_the_openapi_spec_documents_every_route_and_its_errors(api_home):
     home, _ = api_home
     spec = _client(home).get("/openapi.json").json()
-    assert {"Problem", "PlanAnswer", "Me", "Started"} <= set(spec["components"]["schemas"])
+    assert {"Problem", "PlanAnswer", "Me", "Started", "Overview", "ModelView", "ChannelEstimate",
+            "Series", "Curves", "TrustCard", "RunItem", "MonitorCheck", "Quality", "Plans",
+            "MemoryHit", "Precedent"} <= set(spec["components"]["schemas"])
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if path == "/v1/health":
