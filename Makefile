@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_recovery.py
 	$(BIN)/python bench/bench_brief.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_sentiment.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -9,9 +9,9 @@ import os
 import sys
 
 from liftos.errors import LiftOSError, redact
-from liftos_app.cli import brief, hub, ingest, memory, model, orchestration, planning
+from liftos_app.cli import brief, hub, ingest, memory, model, orchestration, planning, signals
 
-GROUPS = (model, ingest, memory, planning, orchestration, brief, hub)
+GROUPS = (model, ingest, memory, planning, orchestration, brief, hub, signals)
 DESCRIPTION = ("LiftOS: causal marketing intelligence. Fit and validate Bayesian marketing-mix "
                "models, ingest ad platforms, run the Prefect refresh, remember what was learned.")
 

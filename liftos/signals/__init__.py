@@ -1,0 +1,1 @@
+"""Signals the spend data cannot give: customer sentiment (and, next, AI-answer visibility)."""

@@ -1,0 +1,149 @@
+"""Lift Sentiment: texts landed, checked, scored offline (VADER) and stored once; bad input named
+by file, column, line and rule with the raw copy kept; the weekly index; shifts found when the
+customers' mood really moves, not in noise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from support import write_csv
+
+from liftos.errors import InputError
+from liftos.home import DataHome
+from liftos.signals.sentiment import (
+    MAX_TEXT_BYTES,
+    UNSCORED,
+    VADER,
+    detect_shift,
+    ingest_texts,
+    load_texts,
+    weekly_index,
+)
+
+TODAY = dt.date(2026, 11, 30)
+HAPPY = ("Love it, works great and arrived early", "Excellent quality, very happy",
+         "Great service, would buy again", "Fantastic value, the best purchase this year")
+ANGRY = ("Terrible, broke after a day", "Awful support, very disappointed",
+         "The worst delivery ever, late and damaged", "Bad quality, I want a refund")
+
+
+def _mood(weeks: list[float], per_week: int = 60, seed: int = 0) -> pl.DataFrame:
+    """``per_week`` texts a week; each is happy with the week's probability."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w, happy in enumerate(weeks):
+        monday = dt.date(2026, 1, 5) + dt.timedelta(weeks=w)
+        for k in range(per_week):
+            pool = HAPPY if rng.random() < happy else ANGRY
+            rows.append({"date": monday + dt.timedelta(days=int(rng.integers(0, 7))),
+                         "text": f"{pool[int(rng.integers(0, 4))]} (order {w}-{k})"})
+    return pl.DataFrame(rows)
+
+
+def test_a_file_is_landed_scored_and_stored_once(tmp_path):
+    home = DataHome(tmp_path / "home")
+    path = write_csv(tmp_path / "reviews.csv", ["date", "text", "source", "channel", "language"], [
+        ["2026-11-02", "Absolutely love it and great quality", "trustpilot", "search", "en"],
+        ["2026-11-03", "Terrible. Broke after one day.", "trustpilot", "", "EN"],
+        ["2026-11-03", "Schlechte Qualität und sehr enttäuscht", "survey", "", "de"]])
+    counts = ingest_texts(path, "acme", home, today=TODAY)
+    assert (counts.texts, counts.scored, counts.unscored) == (3, 2, {"de": 1})
+    assert "1 in 'de': no offline scorer" in counts.describe()
+    texts = load_texts("acme", home).sort("date")
+    assert texts["label"].to_list() == ["positive", "negative", None]
+    assert texts["scorer"].to_list() == [VADER, VADER, UNSCORED]
+    assert texts["score"][0] > 0.5 and texts["score"][1] < -0.5 and texts["score"][2] is None
+    again = ingest_texts(path, "acme", home, today=TODAY)
+    assert (again.inserted, again.updated) == (0, 3) and load_texts("acme", home).height == 3
+    manifest = home.tenant("acme") / "raw" / "sentiment" / "manifest.jsonl"
+    landed = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(landed) == 2 and len({e["path"] for e in landed}) == 1  # one copy, two receipts
+
+
+@pytest.mark.parametrize("row, column, rule", [
+    (["2026-11-02", "   ", "en"], "text", "text_not_empty"),
+    (["2026-11-02", "x" * (MAX_TEXT_BYTES + 1), "en"], "text", "text_size"),
+    (["2026-11-02", "fine", "xx"], "language", "language_code"),
+    (["1999-12-31", "fine", "en"], "date", "date_in_range"),
+    (["2027-01-05", "fine", "en"], "date", "date_in_range"),
+    (["02/11/2026", "fine", "en"], "date", "date_parses")])
+def test_bad_input_names_file_column_line_and_rule_and_keeps_the_raw_copy(tmp_path, row, column,
+                                                                         rule):
+    home = DataHome(tmp_path / "home")
+    path = write_csv(tmp_path / "texts.csv", ["date", "text", "language"],
+                     [["2026-11-01", "good", "en"], row])
+    with pytest.raises(InputError) as refused:
+        ingest_texts(path, "acme", home, today=TODAY)
+    said = str(refused.value)
+    assert said.startswith(f"{path}, column '{column}', line 3: ") and f"[rule: {rule}]" in said
+    assert len(said) < 300  # a 100 kB text is not echoed
+    assert load_texts("acme", home).is_empty()
+    assert list((home.tenant("acme") / "raw" / "sentiment").rglob("*.csv.gz"))
+
+
+def test_the_cli_says_one_line_and_exits_2_on_a_file_without_texts(tmp_path, capsys,
+                                                                   monkeypatch):
+    from liftos_app.cli import main
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    path = write_csv(tmp_path / "t.csv", ["date", "review"], [["2026-11-01", "good"]])
+    assert main(["sentiment", "ingest", str(path), "--tenant", "acme"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing column(s) 'text'" in err and "Traceback" not in err
+
+
+def test_the_weekly_index_counts_and_brackets_each_week(tmp_path):
+    texts = _mood([0.8] * 3 + [0.2] * 3).with_columns(pl.lit("en").alias("language"))
+    from liftos.signals.sentiment import score
+
+    index = weekly_index(score(texts))
+    assert index["texts"].to_list() == [60] * 6 and set(index["scorer"]) == {VADER}
+    happy, angry = index["index"][:3], index["index"][3:]
+    assert happy.min() > 0.2 and angry.max() < -0.2
+    assert (index["stderr"] > 0).all() and (index["stderr"] < 0.1).all()
+
+
+@pytest.mark.parametrize("last, shifted", [(0.35, True), (0.7, False)])
+def test_a_real_drop_is_a_shift_and_noise_is_not(tmp_path, monkeypatch, capsys, last, shifted):
+    """Eleven weeks at 70% happy customers, then a week at 35% (a real drop) or 70% (the same
+    mood, new noise)."""
+    from liftos_app.cli import main
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    frame = _mood([0.7] * 11 + [last], seed=4)
+    frame.with_columns(pl.col("date").cast(pl.Utf8)).write_parquet(tmp_path / "texts.parquet")
+    assert main(["sentiment", "ingest", str(tmp_path / "texts.parquet"), "--tenant", "acme"]) == 0
+    found = detect_shift(load_texts("acme"))
+    out = capsys.readouterr().out
+    assert (found is not None) == shifted, out
+    if shifted:
+        assert found.size < 0 and found.week == dt.date(2026, 3, 23) and found.texts == 60
+        assert all(any(a in text for a in ANGRY) for text in found.drivers)
+        assert "sentiment fell to" in out
+    else:
+        assert "no sentiment shift in the newest week" in out
+
+
+@pytest.mark.slow
+def test_the_flow_emits_a_shift_event_with_the_texts_that_drove_it(tmp_path, monkeypatch,
+                                                                   prefect_api):
+    from support import artifacts, events, flow_run_id
+
+    from liftos_app.flows.sentiment import sentiment
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    path = tmp_path / "texts.parquet"
+    _mood([0.7] * 11 + [0.3], seed=4).write_parquet(path)
+    state = sentiment(tenant="acme", files=[str(path)], return_state=True)
+    assert state.is_completed(), state.message
+    run_id = flow_run_id(state)
+    event = events("liftos.sentiment.shifted", run_id)[0]
+    assert event["resource"]["prefect.resource.id"] == "liftos.tenant.acme"
+    assert event["payload"]["size"] < 0 and event["payload"]["week"] == "2026-03-23"
+    assert len(event["payload"]["drivers"]) == 5
+    table = json.loads(artifacts(run_id, "sentiment-acme")[0].data)
+    assert len(table) == 12 and table[-1]["texts"] == 60
