@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from liftos import monitor
+from liftos.views import PRIVATE
 
 Estimate = float | None
 
@@ -33,28 +36,11 @@ class Champion(BaseModel):
     url: str | None = None
 
 
-class ChannelMove(BaseModel):
-    channel: str
-    spend: float
-    trailing_mean: float
-    change: float
-    kpi_impact_mean: float
-    material: bool
-
-
-class MonitorCheck(BaseModel):
-    """An always-on check of one week against the champion's 94% predictive interval."""
-
-    tenant: str
-    week: str
-    in_sample: bool
-    kpi_actual: float
-    kpi_expected: float
-    kpi_low: float
-    kpi_high: float
-    outside_interval: bool
-    moves: list[ChannelMove]
-    anomalies: list[str]
+MonitorCheck = create_model(
+    "MonitorCheck", __doc__="An always-on check of one week against the champion's 94% "
+                            "predictive interval.",
+    **{name: (field.annotation, field) for name, field in
+       monitor.MonitorCheck.model_fields.items() if name not in PRIVATE})
 
 
 class Overview(BaseModel):

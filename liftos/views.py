@@ -20,6 +20,7 @@ from liftos.tenancy import available_tenants
 from liftos.validation.runner import load_validation, not_recoverable
 from liftos.validation.trust import TRUST_THRESHOLD
 
+PRIVATE = ("fit_dir", "data_path")  # server paths: never shown
 PLOTS = ("roas", "response_curves", "fit_vs_actual", "contributions", "trust_card")
 ESTIMATES = ("roas_mean", "roas_hdi_low", "roas_hdi_high", "contribution_total_mean",
              "contribution_total_hdi_low", "contribution_total_hdi_high", "share_mean",
@@ -204,7 +205,7 @@ def _checks(folder: str, stamp: tuple[int, int] | None) -> tuple[dict[str, Any],
         return ()
     checks = [json.loads(f.read_text()) for f in sorted(Path(folder).glob("*.json"),
                                                           reverse=True)]
-    return tuple({k: v for k, v in c.items() if k not in ("fit_dir", "data_path")}
+    return tuple({k: v for k, v in c.items() if k not in PRIVATE}
                  for c in checks)
 
 
