@@ -182,3 +182,41 @@ def test_approving_a_plan_in_the_browser_resumes_the_paused_flow(browser, hub, m
     assert decision.payload["verdict"] == "approved" and decision.payload["by"] == "ops"
     assert decision.payload["comment"] == "agreed in the Monday meeting"
     page.close()
+
+
+def test_liftos_hub_starts_both_prints_a_login_and_revokes_it_on_exit(tmp_path):
+    import signal
+    import subprocess
+
+    import httpx
+
+    from liftos.access import TokenStore
+    from liftos.home import DataHome
+
+    api_port, page_port = free_port(), free_port()
+    env = {**os.environ, "LIFTOS_HOME": str(tmp_path / "home")}
+    hub = subprocess.Popen([sys.executable, "-m", "liftos_app.cli", "hub", "--port",
+                            str(page_port), "--api-port", str(api_port)], env=env,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [hub.stdout.readline() for _ in range(3)]
+        token = lines[1].removeprefix("sign in with: ").strip()
+        assert lines[0].startswith(f"LiftOS hub: http://127.0.0.1:{page_port}"), lines
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                me = httpx.get(f"http://127.0.0.1:{api_port}/v1/me", timeout=2,
+                               headers={"Authorization": f"Bearer {token}"})
+                page = httpx.get(f"http://127.0.0.1:{page_port}/_stcore/health", timeout=2)
+                if me.status_code == 200 and page.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and hub.poll() is None, "the hub did not start"
+            time.sleep(0.3)
+        assert me.json()["tenants"] == ["demo"] and me.json()["name"] == "hub login"
+    finally:
+        hub.send_signal(signal.SIGINT)
+        hub.wait(timeout=60)
+    tokens = TokenStore(DataHome(tmp_path / "home")).list()
+    assert len(tokens) == 1 and tokens[0].revoked_at is not None
