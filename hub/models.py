@@ -149,10 +149,18 @@ class Quarantine(BaseModel):
     by_rule: dict[str, int]
 
 
+class Drift(BaseModel):
+    at: str
+    source: str
+    change: str = Field(description="what moved, appeared or went missing")
+    load_stopped: bool = Field(description="a field LiftOS needs was gone: nothing was loaded")
+
+
 class Quality(BaseModel):
     tenant: str
     batches: list[dict[str, Any]]
     quarantine: dict[str, Quarantine]
+    drift: list[Drift]
 
 
 class PlanItem(BaseModel):

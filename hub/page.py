@@ -279,6 +279,12 @@ def data(api: Api, tenant: str, me: dict) -> None:
                                for t, q in quarantine.items()]))
     else:
         st.info("No rows in quarantine.")
+    if view["drift"]:
+        st.subheader("Schema drift in the sources")
+        st.table(pd.DataFrame([{"when": d["at"][:19], "source": d["source"],
+                                "change": d["change"],
+                                "load": "stopped" if d["load_stopped"] else "went on"}
+                               for d in view["drift"]]))
     if view["batches"]:
         st.subheader("Latest batches")
         st.table(pd.DataFrame(view["batches"]).astype(str))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from liftos.home import DataHome
+from liftos.ingest.jsonshape import DRIFT_LOG
 from liftos.planning.audit import ChainBroken, DecisionLog
 from liftos.tenancy import available_tenants
 from liftos.validation.runner import load_validation, not_recoverable
@@ -102,13 +103,18 @@ class TenantViews:
         return list(_checks(str(folder), _stamp(folder))[:limit])
 
     def quality(self, tenant: str, limit: int = 50) -> dict[str, Any]:
-        """Data-quality outcomes of the newest ingested batches, and rows in quarantine."""
+        """Data-quality outcomes of the newest ingested batches, rows in quarantine, and the
+        schema drift the sources showed (newest first)."""
         import polars as pl
 
         folder = self.home.tenant(tenant)
         batches: list[dict[str, Any]] = []
         for log in sorted((folder / "quality").glob("*.jsonl")):
-            batches += [json.loads(line) for line in log.read_text().splitlines() if line]
+            if log.name != DRIFT_LOG:
+                batches += [json.loads(line) for line in log.read_text().splitlines() if line]
+        drift_log = folder / "quality" / DRIFT_LOG
+        drift = [json.loads(line) for line in drift_log.read_text().splitlines()
+                 if line] if drift_log.exists() else []
         quarantine = {}
         for path in sorted((folder / "curated").glob("quarantine_*.parquet")):
             frame = pl.read_parquet(path)
@@ -117,7 +123,8 @@ class TenantViews:
             quarantine[path.stem.removeprefix("quarantine_")] = {
                 "rows": frame.height, "by_rule": {r["expectation"]: r["len"] for r in reasons}}
         batches.sort(key=lambda b: b.get("at", ""), reverse=True)
-        return {"tenant": tenant, "batches": batches[:limit], "quarantine": quarantine}
+        return {"tenant": tenant, "batches": batches[:limit], "quarantine": quarantine,
+                "drift": drift[::-1][:limit]}
 
     def plans(self, tenant: str) -> dict[str, Any]:
         """Proposals with their status (pending, approved, rejected, expired), decisions,

@@ -293,6 +293,13 @@ def test_klaviyo_schema_drift_is_reported_or_stops_precisely(tmp_path, klaviyo_f
     assert "added attributes.date_buckets; removed attributes.dates" in message
     landed = RawLanding("acme", "klaviyo", home).entries()
     assert landed[-1]["request"]["first"] == "2024-02-16"  # the drifted page is kept raw
+    from liftos.views import TenantViews
+
+    seen = TenantViews(home).quality("acme")["drift"]  # what the hub's Data page shows
+    assert [(d["change"], d["load_stopped"]) for d in seen] == [
+        ("metric-aggregates: added attributes.date_buckets; removed attributes.dates", True),
+        (("campaigns: moved attributes.send_time -> attributes.send_strategy.send_time; "
+         "added attributes.ab_test"), False)]
 
 
 def test_google_ads_rebuild_from_raw_equals_live_tables(tmp_path, ads, world, template):

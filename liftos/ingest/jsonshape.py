@@ -75,6 +75,9 @@ class Drift:
         return f"{self.endpoint}: " + "; ".join(parts)
 
 
+DRIFT_LOG = "drift.jsonl"  # every drift a sync saw, in the tenant's quality/ folder
+
+
 def drift(endpoint: str, snapshot: set[str], observed: set[str]) -> Drift:
     """Paths added and removed (types ignored for nulls); a removed path whose leaf name
     reappears elsewhere among the added ones counts as moved."""

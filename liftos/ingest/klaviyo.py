@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from liftos.config import Template
 from liftos.home import DataHome
 from liftos.ingest.curate import Curator
-from liftos.ingest.jsonshape import Drift, drift, flatten, shape
-from liftos.ingest.landing import RawBatch, RawLanding
+from liftos.ingest.jsonshape import DRIFT_LOG, Drift, drift, flatten, shape
+from liftos.ingest.landing import RawBatch, RawLanding, append_line
 from liftos.ingest.retry import Retry, RetryPolicy, SourceError, retry_after
 from liftos.ingest.state import Bookmarks
 from liftos.ingest.sync import Progress, SyncResult, SyncSettings, sync_stream, yesterday
@@ -85,7 +85,8 @@ def sync(credentials: Any, tenant: str, template: Template, settings: KlaviyoSet
     home = home or DataHome()
     bookmarks = Bookmarks(tenant, SOURCE, home)
     reader = _Reader(credentials.client(), RawLanding(tenant, SOURCE, home),
-                     policy or RetryPolicy(), throttle, _Schemas(bookmarks),
+                     policy or RetryPolicy(), throttle,
+                     _Schemas(bookmarks, home.folder(tenant, "quality") / DRIFT_LOG),
                      (settings.connect_timeout_s, settings.read_timeout_s))
     curator = curator or Curator(tenant, home, f"{SOURCE}-{dt.date.today().isoformat()}")
     result = SyncResult(SOURCE)
@@ -117,8 +118,8 @@ def sync(credentials: Any, tenant: str, template: Template, settings: KlaviyoSet
 class _Schemas:
     """The stored shape of each endpoint's records; drift against it, reported once per sync."""
 
-    def __init__(self, bookmarks: Bookmarks):
-        self.bookmarks = bookmarks
+    def __init__(self, bookmarks: Bookmarks, log: Path):
+        self.bookmarks, self.log = bookmarks, log
         baseline = json.loads(BASELINE_SCHEMA.read_text())
         self.snapshot = {k: set(v) for k, v in bookmarks.extra("schema", baseline).items()}
         self.observed: dict[str, set[str]] = {}
@@ -133,6 +134,8 @@ class _Schemas:
             for path in REQUIRED[endpoint]:
                 if _locate(record, path, moved) is _MISSING:
                     detail = f"; schema drift: {found.describe()}" if found else ""
+                    self._record(found.describe() if found else f"{endpoint}: '{path}' missing",
+                                 stopped=True)
                     raise SchemaError(SOURCE, where, (
                         f"field '{path}' is missing from record {record.get('id', '?')} and "
                         f"cannot be derived{detail}. The page is kept in raw landing; adapt the "
@@ -147,7 +150,14 @@ class _Schemas:
             merged = {**{k: sorted(v) for k, v in self.snapshot.items()},
                       **{k: sorted(v) for k, v in self.observed.items()}}
             self.bookmarks.set_extra("schema", merged)
+        for change in found:
+            self._record(change.describe(), stopped=False)
         return found
+
+    def _record(self, change: str, stopped: bool) -> None:
+        """Every drift seen, in the tenant's ``quality/drift.jsonl`` (the hub's Data page)."""
+        append_line(self.log, {"at": dt.datetime.now(dt.UTC).isoformat(), "source": SOURCE,
+                               "change": change, "load_stopped": stopped})
 
 
 class _HttpStatus(Exception):
