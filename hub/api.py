@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -119,9 +120,20 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
     limiter = limiter or RateLimiter(float(os.environ.get("LIFTOS_API_RATE_PER_MINUTE", "600")),
                                      int(os.environ.get("LIFTOS_API_BURST", "60")))
     app = FastAPI(title="LiftOS API", version=liftos.__version__, responses=ERRORS,
-                  description=__doc__)
+                  description=__doc__, lifespan=_lifespan)
     app.state.tokens, app.state.limiter = tokens, limiter
     opening = threading.Lock()
+
+    def embed(text: str) -> list[float]:
+        """The query's embedding, computed in a worker process: it runs on another core
+        beside the server's (one Python thread at a time) instead of queueing behind it."""
+        with opening:
+            if getattr(app.state, "embedder", None) is None:
+                from concurrent.futures import ProcessPoolExecutor
+                from multiprocessing import get_context
+
+                app.state.embedder = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+        return app.state.embedder.submit(_embed, text).result()
 
     def memories():
         """One memory store for the app's life (an embedded Chroma client opened twice at
@@ -230,7 +242,8 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
     def memory(tenant: Tenant, token: Caller,
                q: Annotated[str, Query(min_length=1, max_length=500)],
                k: Annotated[int, Query(ge=1, le=20)] = 5) -> list[m.MemoryHit]:
-        hits = memories().search(visible(tenant, token), q, k=k)
+        tenant = visible(tenant, token)
+        hits = memories().search(tenant, q, k=k, query_embedding=embed(q))
         return [{"rank": h.rank, "score": h.score, **h.memory.model_dump(mode="json")}
                 for h in hits]
 
@@ -285,6 +298,23 @@ def create_app(home: DataHome | None = None, limiter: RateLimiter | None = None)
                     message="the paused flow checks the answer and records the decision")
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    embedder = getattr(app.state, "embedder", None)
+    if embedder is not None:
+        embedder.shutdown(cancel_futures=True)
+
+
+def _embed(text: str) -> list[float]:
+    from threadpoolctl import threadpool_limits
+
+    from liftos.memory.embeddings import shared_encoder
+
+    with threadpool_limits(1, user_api="blas"):
+        return shared_encoder().encode([text])[0].tolist()
 
 
 def _act(acts: ActLog, token: Token, action: str, tenant: str, do, detail: dict | None = None):

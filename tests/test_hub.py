@@ -82,9 +82,18 @@ def _open(page, name: str, expect: str) -> str:
     page.locator("[data-testid='stSidebar'] label").filter(has_text=re.compile(
         f"^{name}$")).click()
     page.get_by_text(expect).first.wait_for(timeout=30_000)
+    _settled(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name.lower()}.png"), full_page=True)
     return page.locator("[data-testid='stMain']").inner_text()
+
+
+def _settled(page) -> None:
+    """Wait until the page's script run is over: no element left over from the previous page
+    (Streamlit marks those stale) and no run in progress."""
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]') && "
+                           "!document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')",
+                           timeout=30_000)
 
 
 def _table(page) -> dict[str, str]:
@@ -140,6 +149,7 @@ def test_a_user_of_another_tenant_sees_none_of_its_names_or_numbers(browser, hub
     page.get_by_label("Search memory").fill("tv price rise")
     page.get_by_label("Search memory").press("Enter")
     page.get_by_text("Nothing remembered matches").wait_for(timeout=30_000)
+    _settled(page)
     seen.append(page.locator("[data-testid='stMain']").inner_text())
     seen.append(page.locator("[data-testid='stSidebar']").inner_text())
     text = "\n".join(seen)
