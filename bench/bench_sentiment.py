@@ -1,11 +1,13 @@
-"""Lift Sentiment: offline scoring throughput and the weekly index on 100,000 texts.
+"""Lift Sentiment and Lift Surfacing: offline scoring throughput and the weekly index on
+100,000 texts; one week of AI-answer visibility for 50 prompts against the local fake model.
 
     .venv/bin/python bench/bench_sentiment.py [--texts 100000]
 
 Texts are drawn from a fixed vocabulary (seed 0) over two years, 8% in German (left unscored);
 one file is ingested end to end (land, parse, check, score with VADER, upsert), then the weekly
 index (overall and per channel) and shift detection run on the stored table, warm, median of 5.
-Writes bench/results/sentiment.json.
+Visibility: 50 prompts asked through the OpenAI SDK of the fake server on 127.0.0.1 (answers
+landed raw), then measured and recorded; median of 5 weeks. Writes bench/results/sentiment.json.
 """
 
 from __future__ import annotations
@@ -43,6 +45,26 @@ def texts(n: int) -> pl.DataFrame:
         "language": np.where(rng.random(n) < 0.08, "de", "en")})
 
 
+def visibility_week(home) -> float:
+    from pydantic import SecretStr
+
+    from liftos.brief.llm import LLMSettings
+    from liftos.fakes.openai import FakeOpenAI
+    from liftos.signals.visibility import PromptPanel, ask, measure, record
+
+    panel = PromptPanel(brand="Northwind", competitors=["Contoso", "Fabrikam"],
+                        prompts=[f"Where should I buy office item {k}?" for k in range(50)])
+    fake = FakeOpenAI(api_key="sk-bench", assistant=lambda q: "Try Contoso, then Northwind.")
+    fake.start()
+    settings = LLMSettings(api_key=SecretStr("sk-bench"), base_url=fake.base_url)
+    weeks = iter(dt.date(2026, 1, 5) + dt.timedelta(weeks=k) for k in range(5))
+    try:
+        return median_s(lambda: record(measure(ask(panel, settings, "bench", w := next(weeks),
+                                                   home), panel, w), "bench", home))
+    finally:
+        fake.stop()
+
+
 def median_s(work, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
@@ -73,6 +95,7 @@ def main() -> int:
         "weekly index per channel": (median_s(lambda: weekly_index(stored, by="channel")), None),
         "shift detection (newest week)": (median_s(lambda: detect_shift(stored)), None),
     }
+    rows["visibility: 50 prompts asked, landed, measured"] = (visibility_week(home), None)
     print(f"\nLift Sentiment on {args.texts:,} texts ({counts.scored:,} scored, "
           f"{sum(counts.unscored.values()):,} unscored in German)")
     print(f"{'step':<52}{'seconds':>9}{'texts/s':>10}")

@@ -32,7 +32,8 @@ from liftos.features.transforms import (
 )
 from liftos.settings import settings
 
-TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources", "planning"}
+TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources", "planning",
+               "language", "surfacing"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

@@ -40,6 +40,7 @@ from liftos.ingest.google_ads import GoogleAdsSettings
 from liftos.ingest.klaviyo import KlaviyoSettings
 from liftos.ingest.quality import QualityRules
 from liftos.settings import settings
+from liftos.signals.visibility import PromptPanel
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -109,6 +110,7 @@ class Tenant(BaseModel):
     sources: SourcesConfig = SourcesConfig()
     planning: PlanningConfig = PlanningConfig()
     language: str = "en"   # the weekly brief's language (numbers read and written in its format)
+    surfacing: PromptPanel | None = None  # Lift Surfacing: the brand, competitors and prompts
 
     def describe(self) -> str:
         return (f"tenant {self.name}: template {self.template.name}, "
@@ -169,7 +171,9 @@ def load_tenant(name_or_path: str | Path, template: str | None = None,
     return Tenant(name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
                   data_path=data_path, columns=columns, config_source=str(path), sources=sources,
                   planning=_planning(raw.get("planning"), path),
-                  language=_language(raw.get("language", "en"), path))
+                  language=_language(raw.get("language", "en"), path),
+                  surfacing=None if raw.get("surfacing") is None else _section(
+                      PromptPanel, raw["surfacing"], path, "surfacing", "prompt panel"))
 
 
 def _tenant_path(name_or_path: str | Path) -> Path:

@@ -70,3 +70,15 @@ def test_wrong_type_names_key_and_expected_type(tmp_path):
 def test_unknown_template_lists_the_available_ones():
     with pytest.raises(ConfigError, match="available: .*ecommerce"):
         load_template("retail-banking")
+
+
+def test_a_tenant_file_may_set_its_brief_language_and_surfacing_panel(tmp_path):
+    """Every key a tenant file documents is accepted (``language`` was refused as unknown)."""
+    from support import DEMO_DATA, write_tenant
+
+    from liftos.tenancy import load_tenant
+
+    path = write_tenant(tmp_path, "acme", DEMO_DATA, language="de",
+                        surfacing={"brand": "Acme", "prompts": ["which shoes?"]})
+    tenant = load_tenant(path)
+    assert tenant.language == "de" and tenant.surfacing.brand == "Acme"

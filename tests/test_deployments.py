@@ -20,13 +20,14 @@ def specs() -> list[dict]:
 
 
 def test_the_three_deployments_exist_on_the_process_pool(specs):
-    assert {d["name"] for d in specs} == {"weekly-refresh", "monitor", "backfill", "budget-plan"}
+    assert {d["name"] for d in specs} == {"weekly-refresh", "monitor", "backfill", "budget-plan",
+                                          "visibility", "sentiment"}
     pool = yaml.safe_load(settings().deployment_file("work-pool.yaml").read_text())
     assert pool["type"] == "process"
     assert all(d["work_pool"]["name"] == pool["name"] for d in specs)
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(6))
 def test_entrypoints_import_and_parameters_match_the_flow_signature(specs, index):
     spec = specs[index]
     flow = load_entrypoint(spec["entrypoint"])

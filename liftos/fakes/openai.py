@@ -11,6 +11,10 @@ citing it. Behaviours for tests, consumed one per request (the last one repeats)
   ``malformed`` (content that is not JSON), ``refusal``.
 
 It checks what the SDK sends: a bearer key, a ``json_schema`` response format in strict mode.
+
+A request without a response format is a plain question (Lift Surfacing's category prompts):
+``assistant(prompt)`` writes the answer (default: a fixed reply naming no brand); the error
+behaviours above apply to it too.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 from liftos.fakes.http import HTTPFake, send_json
 
 
 class FakeOpenAI(HTTPFake):
-    def __init__(self, api_key: str = "sk-fake-key", behaviours: list[str] | None = None):
+    def __init__(self, api_key: str = "sk-fake-key", behaviours: list[str] | None = None,
+                 assistant: Callable[[str], str] | None = None):
         self.api_key = api_key
         self.behaviours = list(behaviours or ["grounded"])
+        self.assistant = assistant or (lambda prompt: "It depends on what you need.")
         self.requests: list[dict] = []
         self._lock = threading.Lock()
 
@@ -50,7 +57,7 @@ class FakeOpenAI(HTTPFake):
         if request.path.rstrip("/") != "/v1/chat/completions":
             return _send(request, 404, {"error": {"message": f"no route {request.path}"}})
         schema = (body.get("response_format") or {}).get("json_schema") or {}
-        if not schema.get("strict"):
+        if body.get("response_format") and not schema.get("strict"):
             return _send(request, 400, {"error": {"message": "expected a strict json_schema"}})
         behaviour = self._next()
         kind, _, arg = behaviour.partition(":")
@@ -66,6 +73,10 @@ class FakeOpenAI(HTTPFake):
             return _send(request, 200, _completion(body, None, refusal="I can't help with that."))
         if kind == "malformed":
             return _send(request, 200, _completion(body, '{"headline": {"text": "Email dr'))
+        if not schema:
+            question = next((m.get("content") or "" for m in reversed(body.get("messages", []))
+                             if m.get("role") == "user"), "")
+            return _send(request, 200, _completion(body, self.assistant(question)))
         brief = write(_facts(body), kind)
         return _send(request, 200, _completion(body, json.dumps(brief)))
 

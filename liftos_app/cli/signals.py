@@ -1,4 +1,5 @@
-"""``liftos sentiment ingest|index``: customer texts in, the weekly sentiment index out."""
+"""``liftos sentiment ingest|index`` (customer texts in, the weekly index out) and ``liftos
+visibility`` (the AI-answer prompt panel asked and measured)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="one series per channel, campaign or source")
     index.add_argument("--weeks", type=int, default=12, help="newest weeks to show (default 12)")
     index.set_defaults(handler=index_command)
+    visibility = commands.add_parser(
+        "visibility", help="ask the tenant's AI-answer prompt panel and measure the brand's "
+                           "visibility (needs OPENAI_API_KEY or LIFTOS_OPENAI_BLOCK)",
+        description="liftos visibility --tenant T [--week YYYY-MM-DD]: every prompt of the "
+                    "tenant's 'surfacing' panel asked once; mention rate, first-mention rank "
+                    "and share of voice of the brand and each competitor.")
+    visibility.add_argument("--tenant", required=True, help="tenant name")
+    visibility.add_argument("--week", default=None, help="the week's Monday (default: this week)")
+    visibility.set_defaults(handler=visibility_command)
 
 
 def ingest_command(args: argparse.Namespace) -> int:
@@ -51,4 +61,39 @@ def index_command(args: argparse.Namespace) -> int:
         group = f" {row[args.by] or '(none)':<12}" if args.by else ""
         print(f"{row['week']}{group} index {row['index']:+.3f} ± {row['stderr']:.3f} "
               f"({row['texts']} texts, {row['scorer']})")
+    return 0
+
+
+def visibility_command(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from liftos.errors import LiftOSError
+    from liftos.signals import visibility
+    from liftos.tenancy import load_tenant
+    from liftos_app.blocks.openai import llm_settings
+
+    panel = load_tenant(args.tenant).surfacing
+    if panel is None:
+        raise LiftOSError(f"tenant '{args.tenant}' has no 'surfacing' section (brand, "
+                          "competitors, prompts) in its file")
+    settings = llm_settings()
+    if settings.api_key is None:
+        print("no model configured (OPENAI_API_KEY or LIFTOS_OPENAI_BLOCK): nothing asked")
+        return 0
+    today = dt.date.today()
+    try:
+        week = dt.date.fromisoformat(args.week) if args.week else today - dt.timedelta(
+            days=today.weekday())
+    except ValueError:
+        raise LiftOSError(f"--week {args.week!r}: expected YYYY-MM-DD") from None
+    found = visibility.measure(visibility.ask(panel, settings, args.tenant, week), panel, week)
+    visibility.record(found, args.tenant)
+    print(found.describe())
+    for brand in panel.competitors:
+        rank = found.first_rank[brand]
+        print(f"  {brand}: named in {found.mention_rate[brand]:.0%}, "
+              f"{'never first' if rank is None else f'rank {rank:.1f}'}, "
+              f"share of voice {found.share_of_voice[brand]:.0%}")
+    shift = visibility.detect_shift(visibility.load_series(args.tenant), panel.brand)
+    print(shift.describe() if shift else "no visibility shift this week")
     return 0
