@@ -90,6 +90,9 @@ class ModelView(BaseModel):
     trust_score: float | None
     kpi: dict[str, Any]
     channels: dict[str, ChannelEstimate]
+    controls: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="each control's (and signal's) weekly KPI change per "
+                                          "unit, with its 94% interval")
     diagnostics: dict[str, Any]
     fit_quality: dict[str, float]
     data: DataWindow

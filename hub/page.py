@@ -165,6 +165,15 @@ def channels(api: Api, tenant: str, me: dict) -> None:
         st.altair_chart(base.mark_rule().encode(x=alt.X("low:Q", title=ratio), x2="high:Q")
                         + base.mark_point(filled=True, size=80).encode(x="mean:Q"),
                         use_container_width=True)
+    signals = {k: v for k, v in model.get("controls", {}).items()
+               if k in ("sentiment", "visibility")}
+    if signals:
+        st.subheader("Signals")
+        st.table(pd.DataFrame([{"signal": k, f"{kpi['unit']} per week per unit":
+                                f"{v['effect_per_unit_mean']:,.0f}",
+                                "94% interval": f"{v['effect_per_unit_hdi_low']:,.0f} – "
+                                                f"{v['effect_per_unit_hdi_high']:,.0f}"}
+                               for k, v in signals.items()]).set_index("signal"))
     series = api.get(f"/v1/tenants/{tenant}/contributions")
     if series:
         st.subheader("Contribution over time")

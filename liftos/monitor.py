@@ -26,6 +26,7 @@ from liftos.errors import LiftOSError
 from liftos.home import DataHome, write_json
 from liftos.model.results import HDI_PROB, FitResult, hdi
 from liftos.refresh import Record
+from liftos.signals import with_signals
 from liftos.tenancy import load_tenant
 
 MAX_DRAWS = 1000
@@ -85,7 +86,8 @@ def check_tenant(tenant: str, home: DataHome | None = None, data: str | None = N
         raise LiftOSError(f"tenant '{config.name}' has no champion yet; run "
                           f"`liftos run --tenant {config.name}` first")
     model = load_model(champion["fit_dir"])
-    panel = load_panel(config.data_path, config.columns, week_start=config.template.week_start)
+    panel = with_signals(load_panel(config.data_path, config.columns,
+                                    week_start=config.template.week_start), config, home)
     check = check_latest_week(model, panel, thresholds, tenant=config.name,
                               fit_dir=champion["fit_dir"])
     write_json(home.folder(config.name, "monitor") / f"{check.week}.json", check.model_dump())

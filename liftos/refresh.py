@@ -27,6 +27,7 @@ from liftos.errors import InputError, LiftOSError
 from liftos.home import DataHome, atomic_write, write_json
 from liftos.model.options import ModelOptions
 from liftos.model.spec import ModelSpec, build_design
+from liftos.signals import signals_digest, with_signals
 from liftos.tenancy import Tenant
 
 
@@ -57,6 +58,7 @@ class LandedInput(Record):
     raw_path: str
     sha256: str
     size_bytes: int
+    signals_sha256: str = ""  # the signal tables the model uses: new texts, new panel
 
     def describe(self) -> str:
         return (f"landed {self.source_path} ({self.size_bytes:,} bytes, sha256 "
@@ -170,7 +172,8 @@ def land_input(ref: TenantRef) -> LandedInput:
     if not raw.exists():
         atomic_write(raw, lambda tmp: shutil.copyfile(source, tmp))
     return LandedInput(tenant=ref, source_path=str(source), raw_path=str(raw), sha256=digest,
-                       size_bytes=raw.stat().st_size)
+                       size_bytes=raw.stat().st_size,
+                       signals_sha256=signals_digest(ref.config, DataHome(ref.home)))
 
 
 def validate_input(landed: LandedInput, until: str | None = None) -> ValidatedPanel:
@@ -181,10 +184,12 @@ def validate_input(landed: LandedInput, until: str | None = None) -> ValidatedPa
         panel = load_panel(landed.raw_path, tenant.columns, week_start=tenant.template.week_start)
     except InputError as exc:
         raise dataclasses.replace(exc, file=landed.source_path) from None
+    panel = with_signals(panel, tenant, DataHome(landed.tenant.home))
     panel.source = landed.source_path
     if until is not None:
         panel = panel.window(until=until)
-    key = f"{landed.sha256[:16]}-{landed.tenant.config_hash}-{until or 'all'}"
+    key = (f"{landed.sha256[:16]}-{landed.tenant.config_hash}-{until or 'all'}"
+           + (f"-{landed.signals_sha256[:12]}" if landed.signals_sha256 else ""))
     path = DataHome(landed.tenant.home).folder(landed.tenant.tenant, "panels") / f"{key}.parquet"
     atomic_write(path, panel.save)
     return ValidatedPanel(
@@ -396,7 +401,7 @@ def _champion_calibrations(ref: TenantRef, panel: Panel, widen: float) -> tuple:
 
 
 def _panel_and_spec(validated: ValidatedPanel, tenant: Tenant) -> tuple[Panel, ModelSpec]:
-    spec = ModelSpec(tenant.template, tenant.columns.channels, tenant.columns.controls,
+    spec = ModelSpec(tenant.template, tenant.columns.channels, tenant.model_controls,
                      tenant.columns.target)
     return _load_panel(validated, spec), spec
 
@@ -407,7 +412,7 @@ def evaluate_plans(validated: ValidatedPanel) -> list:
     from liftos.planning.evaluate import evaluate_plans as evaluate
 
     tenant = validated.tenant.config
-    spec = ModelSpec(tenant.template, tenant.columns.channels, tenant.columns.controls,
+    spec = ModelSpec(tenant.template, tenant.columns.channels, tenant.model_controls,
                      tenant.columns.target)
     return evaluate(tenant.name, _load_panel(validated, spec), DataHome(validated.tenant.home))
 

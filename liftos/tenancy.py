@@ -111,6 +111,12 @@ class Tenant(BaseModel):
     planning: PlanningConfig = PlanningConfig()
     language: str = "en"   # the weekly brief's language (numbers read and written in its format)
     surfacing: PromptPanel | None = None  # Lift Surfacing: the brand, competitors and prompts
+    signals: tuple[str, ...] = ()  # sentiment / visibility as controls of the model
+
+    @property
+    def model_controls(self) -> tuple[str, ...]:
+        """The data file's controls, then the signals the tenant names."""
+        return (*self.columns.controls, *self.signals)
 
     def describe(self) -> str:
         return (f"tenant {self.name}: template {self.template.name}, "
@@ -126,7 +132,9 @@ class Tenant(BaseModel):
     def config_hash(self) -> str:
         """Changes whenever anything that shapes the model changes (template, columns)."""
         blob = json.dumps({"template": self.template.model_dump(mode="json"),
-                           "columns": self.columns.__dict__}, sort_keys=True, default=str)
+                           "columns": self.columns.__dict__,
+                           **({"signals": list(self.signals)} if self.signals else {})},
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -173,7 +181,8 @@ def load_tenant(name_or_path: str | Path, template: str | None = None,
                   planning=_planning(raw.get("planning"), path),
                   language=_language(raw.get("language", "en"), path),
                   surfacing=None if raw.get("surfacing") is None else _section(
-                      PromptPanel, raw["surfacing"], path, "surfacing", "prompt panel"))
+                      PromptPanel, raw["surfacing"], path, "surfacing", "prompt panel"),
+                  signals=_signals(raw.get("signals"), path, columns))
 
 
 def _tenant_path(name_or_path: str | Path) -> Path:
@@ -192,6 +201,20 @@ def _language(raw: object, path: Path) -> str:
         raise ConfigError(f"{path}: key 'language': expected a language code such as en, de or "
                           f"es-MX, got {raw!r}")
     return raw
+
+
+def _signals(raw: object, path: Path, columns: ColumnSpec) -> tuple[str, ...]:
+    from liftos.signals import SIGNALS
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or any(s not in SIGNALS for s in raw) or len(set(raw)) < len(raw):
+        raise ConfigError(f"{path}: key 'signals': expected a list of distinct names from "
+                          f"{list(SIGNALS)}, got {raw!r}")
+    clash = [s for s in raw if s in (*columns.controls, *columns.channels, columns.target)]
+    if clash:
+        raise ConfigError(f"{path}: key 'signals': {clash} already name data columns")
+    return tuple(raw)
 
 
 def _planning(raw: object, path: Path) -> PlanningConfig:

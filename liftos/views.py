@@ -64,7 +64,8 @@ class TenantViews:
             channels[name] = {**shown, "not_recoverable": held.get(name)}
         return {"tenant": tenant, "fit": Path(champion["fit_dir"]).name,
                 "trust_score": champion.get("trust_score"), "kpi": summary["kpi"],
-                "channels": channels, "diagnostics": summary["diagnostics"],
+                "channels": channels, "controls": summary.get("controls", {}),
+                "diagnostics": summary["diagnostics"],
                 "fit_quality": summary["fit"], "data": _data(summary)}
 
     def contributions(self, tenant: str) -> dict[str, Any] | None:

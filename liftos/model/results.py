@@ -257,6 +257,7 @@ class FitResult:
         series = self.time_series()
         self._summary = {
             "channels": channels,
+            "controls": self.control_effects(),
             "diagnostics": self.diagnostics(),
             "fit": self.fit_quality(series),
             "timing": {k: (round(v, 4) if isinstance(v, float) else v)
@@ -274,6 +275,21 @@ class FitResult:
             },
         }
         return self._summary
+
+    def control_effects(self) -> dict[str, dict[str, float]]:
+        """Each control's weekly KPI change (all geos) per unit of the control, with its 94%
+        interval: a signal's association with the KPI, next to the channels."""
+        names = self.design.baseline_names
+        coef = self.draws(BASELINE_COEF)
+        effects = {}
+        for k, name in enumerate(self.panel.controls):
+            per_unit = (coef[:, names.index(name)] * self.design.y_scale.sum()
+                        / self.design.covariate_scale[k])
+            low, high = hdi(per_unit[:, None])
+            effects[name] = {"effect_per_unit_mean": float(per_unit.mean()),
+                             "effect_per_unit_hdi_low": float(low[0]),
+                             "effect_per_unit_hdi_high": float(high[0])}
+        return effects
 
     def _parameter_means(self, channel: str, role: str, transform) -> dict[str, Any]:
         c = self.spec.channels.index(channel)
