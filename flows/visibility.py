@@ -13,6 +13,7 @@ import sys
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 
 from liftos.errors import LiftOSError
 from liftos.signals import visibility as library
@@ -43,9 +44,11 @@ def measure_visibility(tenant: str, panel: library.PromptPanel, week: dt.date,
     shift = library.detect_shift(library.load_series(tenant), panel.brand)
     if shift is not None:
         observability.log_line(shift.describe())
+        chain = str(flow_run.id or "")
         emit_event(event="liftos.visibility.shifted", resource=tenant_resource(tenant),
                    payload={"week": str(shift.week), "brand": shift.brand, "rate": shift.rate,
-                            "baseline": shift.baseline, "z": shift.z, "answers": shift.answers})
+                            "baseline": shift.baseline, "size": shift.rate - shift.baseline,
+                            "z": shift.z, "answers": shift.answers, "chain": chain})
     return found
 
 

@@ -21,13 +21,13 @@ def specs() -> list[dict]:
 
 def test_the_three_deployments_exist_on_the_process_pool(specs):
     assert {d["name"] for d in specs} == {"weekly-refresh", "monitor", "backfill", "budget-plan",
-                                          "visibility", "sentiment"}
+                                          "visibility", "sentiment", "signal-impact"}
     pool = yaml.safe_load(settings().deployment_file("work-pool.yaml").read_text())
     assert pool["type"] == "process"
     assert all(d["work_pool"]["name"] == pool["name"] for d in specs)
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_entrypoints_import_and_parameters_match_the_flow_signature(specs, index):
     spec = specs[index]
     flow = load_entrypoint(spec["entrypoint"])
@@ -75,7 +75,8 @@ def test_automations_parse_into_prefect_automations(specs):
            for d in specs}
     automations = automation_specs(deployment_ids=ids)
     trigger_events = {event for a in automations for event in a.trigger.expect}
-    assert "liftos.data.arrived" in trigger_events
+    assert {"liftos.data.arrived", "liftos.sentiment.shifted", "liftos.visibility.shifted",
+            "liftos.signal.impact"} <= trigger_events
     targets = {str(action.deployment_id) for a in automations for action in a.actions}
     assert targets <= set(ids.values())
 

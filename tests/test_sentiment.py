@@ -144,6 +144,10 @@ def test_the_flow_emits_a_shift_event_with_the_texts_that_drove_it(tmp_path, mon
     event = events("liftos.sentiment.shifted", run_id)[0]
     assert event["resource"]["prefect.resource.id"] == "liftos.tenant.acme"
     assert event["payload"]["size"] < 0 and event["payload"]["week"] == "2026-03-23"
-    assert len(event["payload"]["drivers"]) == 5
+    assert len(event["payload"]["drivers"]) == 5 and event["payload"]["chain"] == run_id
+    from liftos.memory.store import MemoryStore
+
+    first = MemoryStore().search("acme", "customer sentiment fell", kind="anomaly")[0].memory
+    assert first.facts["chain"] == run_id and "sentiment fell to" in first.text
     table = json.loads(artifacts(run_id, "sentiment-acme")[0].data)
     assert len(table) == 12 and table[-1]["texts"] == 60

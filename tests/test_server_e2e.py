@@ -123,3 +123,33 @@ def test_a_promotion_for_a_tenant_that_wants_plans_starts_budget_plan_via_the_au
         runs = _call(client, "POST", "/flow_runs/filter", json=query).json()
     assert len(runs) == 1, [r["parameters"] for r in runs]
     assert runs[0]["parameters"] == {"tenant": "demo", "objective": "cvar"}
+
+
+SHIFT = """
+from prefect.events import emit_event
+from prefect.events.worker import EventsWorker
+from liftos_app.tasks.observability import tenant_resource
+
+emit_event(event="liftos.sentiment.shifted", resource=tenant_resource("demo"),
+           payload={"week": "2025-12-29", "size": -0.31, "chain": "chain-42", "drivers": []})
+EventsWorker.drain_all()
+"""
+
+
+def test_a_sentiment_shift_starts_the_impact_flow_with_the_shift_and_its_chain(prefect_server):
+    """The signal chain on the real server: ``liftos.sentiment.shifted`` (as the sentiment
+    flow emits it) creates a ``signal-impact`` run carrying the shift's size, week and chain."""
+    api, env = prefect_server
+    _run([sys.executable, "-m", "liftos_app.cli", "deploy"], env, timeout=180)
+    _run([sys.executable, "-c", SHIFT], env, timeout=60)
+    with httpx.Client(base_url=api, timeout=30) as client:
+        deployment = _call(client, "GET", "/deployments/name/signal-impact/signal-impact").json()
+        query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+        deadline = time.monotonic() + 60
+        while not (runs := _call(client, "POST", "/flow_runs/filter", json=query).json()):
+            assert time.monotonic() < deadline, "the automation created no signal-impact run"
+            time.sleep(1)
+    parameters = runs[0]["parameters"]
+    assert (parameters["tenant"], parameters["signal"], parameters["week"],
+            parameters["chain"]) == ("demo", "sentiment", "2025-12-29", "chain-42")
+    assert float(parameters["size"]) == -0.31

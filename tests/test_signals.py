@@ -100,3 +100,38 @@ def test_a_true_effect_of_sentiment_is_recovered_and_no_effect_holds_zero(tmp_pa
     low, high = sentiment["effect_per_unit_hdi_low"], sentiment["effect_per_unit_hdi_high"]
     assert low <= effect <= high, sentiment
     assert (low > 0) == (effect > 0), sentiment  # a real effect excludes zero; none holds it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("effect", [60_000.0, 0.0])
+def test_the_impact_flow_prices_a_drop_and_remembers_the_chain(tmp_path, monkeypatch,
+                                                             prefect_api, effect):
+    """As the automation starts it: a drop of 0.3 in the index. Where revenue truly moves
+    60,000 per unit, the impact's interval holds the true -18,000 and excludes zero, and
+    ``liftos.signal.impact`` goes on; where sentiment does nothing, no event."""
+    from support import events, flow_run_id
+
+    from liftos.memory.store import MemoryStore
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.impact import signal_impact
+
+    _, home, _ = _tenant(tmp_path, effect=effect)
+    monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(tmp_path))
+    monkeypatch.setenv("LIFTOS_HOME", str(home.root))
+    state = signal_impact(tenant="acme", signal="sentiment", size="-0.3", week="2025-12-29",
+                          chain="chain-7", options=ModelOptions(draws=300, tune=300, chains=2,
+                                                                seed=1),
+                          return_state=True)
+    assert state.is_completed(), state.message
+    found = state.result()
+    assert found.low <= -0.3 * effect <= found.high and found.material == (effect > 0)
+    run_id = flow_run_id(state)
+    impact = events("liftos.signal.impact", run_id, minimum=1 if effect else 0)
+    assert len(impact) == (1 if effect else 0)
+    if effect:
+        assert impact[0]["payload"]["chain"] == "chain-7"
+        assert impact[0]["resource"]["liftos.propose-plan"] == "false"
+    remembered = MemoryStore().search("acme", "what did the sentiment drop do to revenue",
+                                      kind="insight")
+    assert remembered[0].memory.facts["chain"] == "chain-7"
+    assert remembered[0].memory.facts["material"] == (effect > 0)

@@ -279,17 +279,20 @@ class FitResult:
     def control_effects(self) -> dict[str, dict[str, float]]:
         """Each control's weekly KPI change (all geos) per unit of the control, with its 94%
         interval: a signal's association with the KPI, next to the channels."""
-        names = self.design.baseline_names
-        coef = self.draws(BASELINE_COEF)
         effects = {}
-        for k, name in enumerate(self.panel.controls):
-            per_unit = (coef[:, names.index(name)] * self.design.y_scale.sum()
-                        / self.design.covariate_scale[k])
+        for name in self.panel.controls:
+            per_unit = self.control_draws(name)
             low, high = hdi(per_unit[:, None])
             effects[name] = {"effect_per_unit_mean": float(per_unit.mean()),
                              "effect_per_unit_hdi_low": float(low[0]),
                              "effect_per_unit_hdi_high": float(high[0])}
         return effects
+
+    def control_draws(self, name: str) -> np.ndarray:
+        """Posterior draws ``(S,)`` of the weekly KPI change (all geos) per unit of a control."""
+        k = self.panel.controls.index(name)
+        coef = self.draws(BASELINE_COEF)[:, self.design.baseline_names.index(name)]
+        return coef * self.design.y_scale.sum() / self.design.covariate_scale[k]
 
     def _parameter_means(self, channel: str, role: str, transform) -> dict[str, Any]:
         c = self.spec.channels.index(channel)
