@@ -8,6 +8,7 @@ Run locally: ``python -m liftos_app.flows.sentiment TENANT FILE [FILE ...]``.
 from __future__ import annotations
 
 import sys
+from typing import Literal
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
@@ -22,8 +23,14 @@ from liftos_app.tasks.stages import stage
 
 @task(name="ingest-texts", task_run_name="ingest-texts-{tenant}")
 @stage("ingest-texts")
-def ingest_texts(tenant: str, path: str) -> library.SentimentCounts:
-    return library.ingest_texts(path, tenant)
+def ingest_texts(tenant: str, path: str, scorer: str = "vader") -> library.SentimentCounts:
+    from liftos.errors import LiftOSError
+    from liftos_app.blocks.openai import llm_settings
+
+    model = llm_settings() if scorer == "model" else None
+    if model is not None and model.api_key is None:
+        raise LiftOSError("scorer 'model' needs the OpenAI block or OPENAI_API_KEY")
+    return library.ingest_texts(path, tenant, model=model)
 
 
 @task(name="sentiment-index", task_run_name="sentiment-index-{tenant}")
@@ -64,18 +71,20 @@ def remember_shift(tenant: str, shift: library.Shift, chain: str) -> None:
 
 
 @flow(name="sentiment", flow_run_name="sentiment-{tenant}", validate_parameters=True)
-def sentiment(tenant: str, files: list[str]) -> library.Shift | None:
+def sentiment(tenant: str, files: list[str],
+              scorer: Literal["vader", "model"] = "vader") -> library.Shift | None:
     """Ingest customer texts and check the newest week for a shift.
 
     Args:
         tenant: tenant name.
         files: CSV or Parquet files with date and text (optional source, channel, campaign,
             language).
+        scorer: vader (offline, English) or model (the configured OpenAI model, any language).
     """
     if not valid_tenant_name(tenant):
         raise ValueError(f"{tenant!r} is not a tenant name")
     for path in files:
-        ingest_texts(tenant, path)
+        ingest_texts(tenant, path, scorer)
     return sentiment_index(tenant)
 
 

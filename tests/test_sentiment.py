@@ -151,3 +151,62 @@ def test_the_flow_emits_a_shift_event_with_the_texts_that_drove_it(tmp_path, mon
     assert first.facts["chain"] == run_id and "sentiment fell to" in first.text
     table = json.loads(artifacts(run_id, "sentiment-acme")[0].data)
     assert len(table) == 12 and table[-1]["texts"] == 60
+
+
+@pytest.fixture
+def model():
+    from pydantic import SecretStr
+
+    from liftos.brief.llm import LLMSettings
+    from liftos.fakes.openai import FakeOpenAI
+
+    fake = FakeOpenAI(api_key="sk-sentiment").start()
+    yield fake, LLMSettings(api_key=SecretStr("sk-sentiment"), base_url=fake.base_url,
+                            max_attempts=1)
+    fake.stop()
+
+
+def test_the_model_scores_every_language_and_names_itself(tmp_path, model):
+    fake, settings = model
+    home = DataHome(tmp_path / "home")
+    path = write_csv(tmp_path / "mixed.csv", ["date", "text", "language"], [
+        ["2026-11-02", "Love it and great quality", "en"],
+        ["2026-11-03", "Terrible and broke after a day", "en"],
+        ["2026-11-03", "Schlechte Qualität und sehr enttäuscht", "de"]])
+    counts = ingest_texts(path, "acme", home, today=TODAY, model=settings)
+    assert (counts.scored, counts.unscored, counts.scorer) == (3, {}, "openai:gpt-4o-mini")
+    texts = load_texts("acme", home).sort("date")
+    assert texts["label"].to_list() == ["positive", "negative", "negative"]
+    assert set(texts["scorer"]) == {"openai:gpt-4o-mini"} and set(texts["aspect"]) == {"product"}
+    sent = json.loads(fake.requests[0]["body"]["messages"][1]["content"].split("\n", 1)[1])
+    assert [t["text"] for t in sent][2] == "Schlechte Qualität und sehr enttäuscht"
+
+
+def test_an_incomplete_model_answer_stores_nothing_and_says_which_texts(tmp_path, model):
+    fake, settings = model
+    fake.behaviours = ["partial"]
+    home = DataHome(tmp_path / "home")
+    path = write_csv(tmp_path / "t.csv", ["date", "text"],
+                     [["2026-11-02", "Love it"], ["2026-11-03", "Awful"]])
+    from liftos.errors import LiftOSError
+
+    with pytest.raises(LiftOSError, match=r"texts 1-2: no score for 1 of them; nothing of this "
+                                          "file was stored"):
+        ingest_texts(path, "acme", home, today=TODAY, model=settings)
+    assert load_texts("acme", home).is_empty()
+    assert list((home.tenant("acme") / "raw" / "sentiment").rglob("*.csv.gz"))
+
+
+def test_a_shift_is_judged_within_one_scorers_series(tmp_path):
+    """Eleven weeks scored by VADER, then the newest by another scorer: the new series is too
+    short to judge, and the two scorers' numbers are never compared."""
+    from liftos.signals.sentiment import score
+
+    texts = score(_mood([0.7] * 12, seed=4).with_columns(pl.lit("en").alias("language")))
+    newest = texts["date"] >= dt.date(2026, 3, 23)
+    assert detect_shift(texts.with_columns(pl.when(newest).then(pl.lit("openai:m"))
+                                           .otherwise(pl.col("scorer")).alias("scorer"),
+                                           pl.when(newest).then(-0.9).otherwise(pl.col("score"))
+                                           .alias("score"))) is None
+    assert detect_shift(texts.with_columns(pl.when(newest).then(-0.9).otherwise(pl.col("score"))
+                                           .alias("score"))) is not None

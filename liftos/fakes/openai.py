@@ -11,6 +11,7 @@ citing it. Behaviours for tests, consumed one per request (the last one repeats)
   ``malformed`` (content that is not JSON), ``refusal``.
 
 It checks what the SDK sends: a bearer key, a ``json_schema`` response format in strict mode.
+A ``ScoredBatch`` schema is Lift Sentiment's model scorer: :func:`read_texts` answers it.
 
 A request without a response format is a plain question (Lift Surfacing's category prompts):
 ``assistant(prompt)`` writes the answer (default: a fixed reply naming no brand); the error
@@ -73,12 +74,36 @@ class FakeOpenAI(HTTPFake):
             return _send(request, 200, _completion(body, None, refusal="I can't help with that."))
         if kind == "malformed":
             return _send(request, 200, _completion(body, '{"headline": {"text": "Email dr'))
+        if schema.get("name") == "ScoredBatch":
+            return _send(request, 200, _completion(body, json.dumps(read_texts(body, kind))))
         if not schema:
             question = next((m.get("content") or "" for m in reversed(body.get("messages", []))
                              if m.get("role") == "user"), "")
             return _send(request, 200, _completion(body, self.assistant(question)))
         brief = write(_facts(body), kind)
         return _send(request, 200, _completion(body, json.dumps(brief)))
+
+
+POSITIVE = ("love", "great", "excellent", "happy", "best", "gut", "toll", "super", "genial")
+NEGATIVE = ("terrible", "awful", "bad", "broke", "worst", "refund", "schlecht", "enttäuscht",
+            "kaputt")
+
+
+def read_texts(body: dict, behaviour: str = "grounded") -> dict:
+    """The fake model's sentiment reading: a small two-language lexicon (English, German);
+    ``partial`` leaves the last text of the batch out."""
+    content = next((m.get("content") or "" for m in body.get("messages", [])
+                    if str(m.get("content") or "").startswith("TEXTS:\n")), "TEXTS:\n[]")
+    items = []
+    for entry in json.loads(content[len("TEXTS:\n"):]):
+        words = re.findall(r"\w+", entry["text"].lower())
+        value = 0.8 * (sum(w in POSITIVE for w in words) > 0) - 0.8 * (
+            sum(w in NEGATIVE for w in words) > 0)
+        german = any(w in ("und", "sehr", "nicht", "schlecht", "gut", "toll") for w in words)
+        items.append({"id": entry["id"], "score": value,
+                      "label": "positive" if value > 0 else "negative" if value < 0 else "neutral",
+                      "language": "de" if german else "en", "aspect": "product"})
+    return {"items": items[:-1] if behaviour == "partial" and items else items}
 
 
 def _facts(body: dict) -> dict:

@@ -7,8 +7,10 @@ verbatim first (``raw/sentiment/``, like every source), then checked: an empty t
 message naming the file, column, line and rule; nothing of it is stored, the raw copy stays.
 
 The offline scorer is VADER (English lexicon, compound polarity -1..1). A text in another
-language is kept and marked ``unscored`` (VADER would score it wrong, not badly). Every row
-names its scorer, and an index series never mixes scorers. Scored rows are upserted on a hash
+language is kept and marked ``unscored`` (VADER would score it wrong, not badly). With a model
+configured, ``score_with_model`` scores every language through the OpenAI SDK's structured
+outputs (score, label, language, aspect). Every row names its scorer, and an index series never
+mixes scorers. Scored rows are upserted on a hash
 of (date, source, channel, campaign, text): ingesting a file twice stores it once.
 """
 
@@ -17,16 +19,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
 import polars as pl
+from pydantic import BaseModel, Field
 
 from liftos.csvfile import check_file, read_csv
-from liftos.errors import InputError
+from liftos.errors import InputError, LiftOSError
 from liftos.home import DataHome
 from liftos.ingest.landing import RawLanding
 from liftos.ingest.tables import upsert
@@ -56,27 +61,30 @@ class SentimentCounts:
     unscored: dict[str, int]   # language -> texts left unscored
     inserted: int
     updated: int
+    scorer: str = VADER
 
     def describe(self) -> str:
         left = ", ".join(f"{n} in '{lang}'" for lang, n in sorted(self.unscored.items()))
-        return (f"{self.texts} texts: {self.scored} scored ({VADER}), "
+        return (f"{self.texts} texts: {self.scored} scored ({self.scorer}), "
                 f"{sum(self.unscored.values())} unscored{f' ({left}: no offline scorer)' if left else ''}; "
                 f"{self.inserted} new, {self.updated} updated")
 
 
 def ingest_texts(path: str | Path, tenant: str, home: DataHome | None = None,
-                 today: dt.date | None = None) -> SentimentCounts:
-    """Land, check, score and store one file of customer texts."""
+                 today: dt.date | None = None, model: Any = None) -> SentimentCounts:
+    """Land, check, score and store one file of customer texts (``model``: the brief's
+    ``LLMSettings`` to score with the model instead of VADER)."""
     home, path = home or DataHome(), Path(path)
     check_file(path)
     payload = path.read_bytes()
     RawLanding(tenant, SOURCE, home).land(payload, {"file": str(path)}, suffix=path.suffix)
-    frame = score(parse_texts(payload, path.suffix, str(path), today or dt.date.today()))
+    parsed = parse_texts(payload, path.suffix, str(path), today or dt.date.today())
+    frame = score_with_model(parsed, model) if model is not None else score(parsed)
     inserted, updated = upsert(table_path(home, tenant), frame, ["id"])
     unscored = frame.filter(pl.col("scorer") == UNSCORED).group_by("language").len()
     return SentimentCounts(texts=frame.height, scored=frame.height - sum(unscored["len"]),
                            unscored=dict(zip(unscored["language"], unscored["len"], strict=True)),
-                           inserted=inserted, updated=updated)
+                           inserted=inserted, updated=updated, scorer=frame["scorer"][0])
 
 
 def table_path(home: DataHome, tenant: str) -> Path:
@@ -131,6 +139,70 @@ def parse_texts(payload: bytes, suffix: str, name: str, today: dt.date) -> pl.Da
     return frame.with_columns(pl.Series("id", ids))
 
 
+class ScoredText(BaseModel):
+    """The model's reading of one text (structured output)."""
+
+    id: str
+    score: float = Field(description="polarity from -1 (very negative) to 1 (very positive)")
+    label: Literal["positive", "neutral", "negative"]
+    language: str = Field(description="ISO 639-1 code of the text's language")
+    aspect: str = Field(description="what the text is about, in two or three words")
+
+
+class ScoredBatch(BaseModel):
+    items: list[ScoredText]
+
+
+MODEL_BATCH = 20
+MODEL_PROMPT = ("You read customer texts (reviews, survey answers, social posts) in any "
+                "language. For each, give its polarity score from -1 to 1, its label, its "
+                "language (ISO 639-1) and the aspect it is about. Answer for every id given.")
+
+
+def score_with_model(frame: pl.DataFrame, settings: Any) -> pl.DataFrame:
+    """Every text scored by the configured model (``settings``: the brief's ``LLMSettings``),
+    in batches of 20 through the OpenAI SDK's structured outputs; the scorer is
+    ``openai:<model>``. A batch the model answers incompletely is an error naming it."""
+    import openai
+
+    from liftos.brief.llm import _classify, _describe
+    from liftos.ingest.retry import RetryPolicy
+
+    client = openai.OpenAI(api_key=settings.api_key.get_secret_value(),
+                           base_url=settings.base_url, timeout=settings.timeout, max_retries=0)
+    policy = RetryPolicy(max_attempts=settings.max_attempts, base_delay=0.5, max_delay=8.0,
+                         ceiling=30.0)
+    found: dict[str, ScoredText] = {}
+    model = settings.model
+    for start in range(0, frame.height, MODEL_BATCH):
+        batch = frame[start:start + MODEL_BATCH]
+        texts = json.dumps([{"id": i, "text": t} for i, t in zip(batch["id"], batch["text"],
+                                                                  strict=True)])
+        try:
+            answer = policy.run(lambda texts=texts: client.chat.completions.parse(
+                model=settings.model, response_format=ScoredBatch, temperature=0.0,
+                messages=[{"role": "system", "content": MODEL_PROMPT},
+                          {"role": "user", "content": "TEXTS:\n" + texts}]),
+                _classify, "openai", "chat.completions")
+        except (openai.APIError, ValueError) as exc:
+            raise LiftOSError(f"sentiment model, texts {start + 1}-{start + batch.height}: "
+                              f"{_describe(exc)}; nothing of this file was stored") from None
+        parsed = answer.choices[0].message.parsed
+        missing = set(batch["id"]) - {item.id for item in (parsed.items if parsed else [])}
+        if missing:
+            raise LiftOSError(f"sentiment model, texts {start + 1}-{start + batch.height}: no "
+                              f"score for {len(missing)} of them; nothing of this file was "
+                              "stored")
+        found.update({item.id: item for item in parsed.items})
+        model = answer.model or model
+    return frame.with_columns(
+        pl.Series("score", [max(-1.0, min(1.0, found[i].score)) for i in frame["id"]],
+                  dtype=pl.Float64),
+        pl.Series("label", [found[i].label for i in frame["id"]]),
+        pl.Series("aspect", [found[i].aspect for i in frame["id"]]),
+        pl.lit(f"openai:{model}").alias("scorer"))
+
+
 def score(frame: pl.DataFrame) -> pl.DataFrame:
     """``score`` (compound polarity), ``label`` and ``scorer``: VADER for English, none else."""
     analyzer = _analyzer()
@@ -183,7 +255,10 @@ def detect_shift(texts: pl.DataFrame, trailing: int = 8, min_texts: int = 30,
     exceeds ``threshold`` times the noise (the week's standard error and the spread of the
     trailing weekly means together) and the week holds at least ``min_texts`` texts."""
     index = weekly_index(texts)
-    if index.is_empty() or index["scorer"].n_unique() > 1 or index.height < trailing + 1:
+    if index.is_empty():
+        return None
+    index = index.filter(pl.col("scorer") == index.sort("week")["scorer"][-1]).sort("week")
+    if index.height < trailing + 1:  # one scorer's series only: scorers are never compared
         return None
     latest, history = index.row(-1, named=True), index[-trailing - 1:-1]
     baseline, spread = float(history["index"].mean()), float(history["index"].std() or 0.0)
@@ -191,7 +266,8 @@ def detect_shift(texts: pl.DataFrame, trailing: int = 8, min_texts: int = 30,
     size = latest["index"] - baseline
     if latest["texts"] < min_texts or noise == 0 or abs(size) <= threshold * noise:
         return None
-    week = texts.filter(pl.col("date").dt.truncate("1w") == latest["week"])
+    week = texts.filter((pl.col("date").dt.truncate("1w") == latest["week"])
+                        & (pl.col("scorer") == latest["scorer"]))
     drivers = week.sort("score", descending=size > 0).head(5)["text"].to_list()
     return Shift(week=latest["week"], index=latest["index"], baseline=baseline, size=size,
                  noise=noise, texts=latest["texts"], drivers=tuple(drivers))

@@ -16,6 +16,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("files", nargs="+", help="CSV or Parquet: date, text [, source, "
                                                  "channel, campaign, language]")
     ingest.add_argument("--tenant", required=True, help="tenant name")
+    ingest.add_argument("--scorer", choices=["vader", "model"], default="vader",
+                        help="vader (offline, English; default) or model (the OpenAI block or "
+                             "OPENAI_API_KEY: every language, with the aspect)")
     ingest.set_defaults(handler=ingest_command)
     index = actions.add_parser("index", help="the weekly index with texts and standard error")
     index.add_argument("--tenant", required=True, help="tenant name")
@@ -43,11 +46,23 @@ def ingest_command(args: argparse.Namespace) -> int:
 
         raise LiftOSError(f"{args.tenant!r} is not a tenant name (lowercase letters, digits, "
                           "'-' or '_')")
+    model = _model() if args.scorer == "model" else None
     for path in args.files:
-        print(f"{path}: {ingest_texts(path, args.tenant).describe()}")
+        print(f"{path}: {ingest_texts(path, args.tenant, model=model).describe()}")
     shift = detect_shift(load_texts(args.tenant))
     print(shift.describe() if shift else "no sentiment shift in the newest week")
     return 0
+
+
+def _model():
+    from liftos.errors import LiftOSError
+    from liftos_app.blocks.openai import llm_settings
+
+    settings = llm_settings()
+    if settings.api_key is None:
+        raise LiftOSError("--scorer model needs a model: set OPENAI_API_KEY or "
+                          "LIFTOS_OPENAI_BLOCK (nothing was ingested)")
+    return settings
 
 
 def index_command(args: argparse.Namespace) -> int:
