@@ -43,7 +43,8 @@ class PlanApproval(RunInput):
 def budget_plan(tenant: str = "demo", objective: Literal["expected", "cvar", "target-roas"]
                 = "expected", constraints: PlanConstraints = PlanConstraints(),
                 horizon: int = 13, target_roas: float | None = None,
-                decision_timeout_s: int = WEEK_S, poll_s: int = 10) -> DecisionRecord:
+                decision_timeout_s: int = WEEK_S, poll_s: int = 10, chain: str = ""
+                ) -> DecisionRecord:
     """Propose a plan from the trusted champion and record a person's decision on it.
 
     Args:
@@ -54,9 +55,11 @@ def budget_plan(tenant: str = "demo", objective: Literal["expected", "cvar", "ta
         target_roas: the marginal ROAS the last dollar must earn (target-roas).
         decision_timeout_s: how long the proposal waits for a decision before it expires.
         poll_s: how often the paused flow checks for an answer.
+        chain: the signal chain that asked for this plan (its id lands on the proposal and the
+            decision memory).
     """
     with tags(f"tenant:{tenant}"):
-        proposed = propose_plan(tenant, constraints, objective, horizon, target_roas)
+        proposed = propose_plan(tenant, constraints, objective, horizon, target_roas, chain)
         proposed_weekly = {c.channel: c.recommended_weekly for c in proposed.plan.channels}
         current = np.array([c.current_weekly for c in proposed.plan.channels])
         while True:

@@ -16,11 +16,12 @@ from liftos_app.tasks.stages import stage
 @task(name="propose-plan", task_run_name="propose-plan-{tenant}")
 @stage("propose-plan", say=lambda proposed: proposed.plan.describe())
 def propose_plan(tenant: str, constraints: PlanConstraints, objective: str, horizon: int,
-                 target_roas: float | None) -> ChampionPlan:
+                 target_roas: float | None, chain: str = "") -> ChampionPlan:
     """Plan from the trusted champion; publish it (artifact, ``liftos.plan.proposed``)."""
     run_id = str(flow_run.id or "")
     proposed = plan_from_champion(tenant, constraints, objective, horizon, target_roas,
-                                  proposed_by="budget-plan flow", flow_run_id=run_id)
+                                  proposed_by="budget-plan flow", flow_run_id=run_id,
+                                  chain=chain)
     observability.publish_plan(tenant, proposed)
     write_plan_brief(tenant, proposed)
     emit_event(event="liftos.plan.proposed", resource=observability.tenant_resource(tenant),

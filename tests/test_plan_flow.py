@@ -120,11 +120,16 @@ def test_refused_edits_keep_it_paused_then_an_approval_is_recorded(prefect_api, 
 def test_a_rejection_from_the_cli_is_recorded(prefect_api, champion_home, capsys):
     from liftos_app.cli import main
 
-    holder = _start(objective="cvar")
+    holder = _start(objective="cvar", chain="chain-9")  # as the signal chain starts it
     run_id = _paused_run()
     assert main(["plan", "reject", run_id, "--by", "bo", "--comment", "not this quarter"]) == 0
     state = _finish(holder)
     assert state.result().payload["verdict"] == "rejected"
+    assert DecisionLog("acme").verify()[0].payload["chain"] == "chain-9"
+    from liftos.memory.store import MemoryStore
+
+    decided = MemoryStore().search("acme", "budget plan rejected", kind="decision")[0].memory
+    assert decided.facts["chain"] == "chain-9"
     assert events("liftos.plan.rejected", run_id)
     assert main(["plan", "reject", run_id, "--by", "bo"]) == 2
     assert "is not waiting for a decision" in capsys.readouterr().err

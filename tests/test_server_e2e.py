@@ -153,3 +153,31 @@ def test_a_sentiment_shift_starts_the_impact_flow_with_the_shift_and_its_chain(p
     assert (parameters["tenant"], parameters["signal"], parameters["week"],
             parameters["chain"]) == ("demo", "sentiment", "2025-12-29", "chain-42")
     assert float(parameters["size"]) == -0.31
+
+
+IMPACT = """
+from prefect.events import emit_event
+from prefect.events.worker import EventsWorker
+from liftos_app.tasks.observability import tenant_resource
+
+emit_event(event="liftos.signal.impact", resource={**tenant_resource("demo"),
+           "liftos.propose-plan": "true", "liftos.plan-objective": "cvar"},
+           payload={"signal": "sentiment", "mean": -18000.0, "chain": "chain-42"})
+EventsWorker.drain_all()
+"""
+
+
+def test_a_material_signal_impact_proposes_a_plan_carrying_the_chain(prefect_server):
+    """The chain's last link on the real server: ``liftos.signal.impact`` for a tenant that
+    asks for plans creates a ``budget-plan`` run with the chain id."""
+    api, env = prefect_server
+    _run([sys.executable, "-m", "liftos_app.cli", "deploy"], env, timeout=180)
+    _run([sys.executable, "-c", IMPACT], env, timeout=60)
+    with httpx.Client(base_url=api, timeout=30) as client:
+        deployment = _call(client, "GET", "/deployments/name/budget-plan/budget-plan").json()
+        query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+        deadline = time.monotonic() + 60
+        while not [r for r in _call(client, "POST", "/flow_runs/filter", json=query).json()
+                   if r["parameters"].get("chain") == "chain-42"]:
+            assert time.monotonic() < deadline, "the automation created no budget-plan run"
+            time.sleep(1)

@@ -119,4 +119,5 @@ def decision_memory(tenant: str, proposal: Any, decision: Any) -> Memory:
                         f"{p.get('lift_mean', 0):,.0f}) {d['verdict']}{who}: {moves}. "
                         f"{d.get('comment', '')}").strip(),
                   facts={"proposal_seq": proposal.seq, "decision_seq": decision.seq,
-                         "verdict": d["verdict"], "weekly": d["weekly"]})
+                         "verdict": d["verdict"], "weekly": d["weekly"],
+                         **({"chain": p["chain"]} if p.get("chain") else {})})

@@ -37,7 +37,7 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
                        objective: Objective = "expected", horizon: int = HORIZON_WEEKS,
                        target_roas: float | None = None, home: DataHome | None = None,
                        trust_threshold: float = THRESHOLDS.trust, proposed_by: str = "",
-                       flow_run_id: str = "") -> ChampionPlan:
+                       flow_run_id: str = "", chain: str = "") -> ChampionPlan:
     """Plan from the tenant's champion, write ``plans/<time>-<objective>/`` (plan.json and two
     charts) and append the proposal to the tenant's decision audit; refuses, saying why, when
     there is no trusted champion."""
@@ -81,7 +81,8 @@ def plan_from_champion(tenant: str, constraints: PlanConstraints = PlanConstrain
         "probability_beats_current": plan.probability_beats_current,
         "channels": [c.model_dump() for c in plan.channels],
         "binding": [f"{c.channel} {c.limit}" for c in plan.channels if c.limit],
-        "alternatives": alternatives, "proposed_by": proposed_by, "flow_run_id": flow_run_id})
+        "alternatives": alternatives, "proposed_by": proposed_by, "flow_run_id": flow_run_id,
+        **({"chain": chain} if chain else {})})
     return ChampionPlan(plan, folder, champion["fit_dir"], trust, proposal)
 
 
