@@ -210,3 +210,41 @@ def test_a_shift_is_judged_within_one_scorers_series(tmp_path):
                                            .alias("score"))) is None
     assert detect_shift(texts.with_columns(pl.when(newest).then(-0.9).otherwise(pl.col("score"))
                                            .alias("score"))) is not None
+
+
+@pytest.fixture
+def reviews_fake():
+    """Klaviyo with two reviews a day for 14 weeks: 75% happy until the last week, then 25%."""
+    from liftos.fakes.klaviyo import FakeKlaviyo
+    from liftos.fakes.world import AdsWorld, KlaviyoWorld
+
+    ads = AdsWorld(start=dt.date(2026, 1, 5), end=dt.date(2026, 4, 12))
+    world = KlaviyoWorld(ads, reviews_per_day=6,
+                         mood=lambda day: 0.25 if day >= dt.date(2026, 4, 6) else 0.75)
+    fake = FakeKlaviyo(world, page_size=50).start()
+    yield fake
+    fake.stop()
+
+
+def test_klaviyo_reviews_through_the_sdk_become_scored_texts_once(tmp_path, reviews_fake,
+                                                                  capsys, monkeypatch):
+    from liftos_app.cli import main
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KLAVIYO_API_KEY", reviews_fake.api_key)
+    command = ["sentiment", "klaviyo", "--tenant", "acme", "--since", "2026-01-05",
+               "--until", "2026-04-12", "--base-url", reviews_fake.base_url]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "klaviyo reviews 2026-01-05..2026-04-12: 588 texts: 588 scored (vader-3.3.2)" in out
+    assert "sentiment fell to" in out and "the week of 2026-04-06" in out
+    texts = load_texts("acme")
+    assert set(texts["source"]) == {"klaviyo"} and set(texts["campaign"]) == {"Standing desk"}
+    assert texts.filter(pl.col("text").str.starts_with("Terrible."))["label"][0] == "negative"
+    pages = [r for r in reviews_fake.requests if r["path"].rstrip("/") == "/api/reviews"]
+    assert len(pages) == 12 and "greater-or-equal(created,2026-01-05" in pages[0]["query"]["filter"]
+    assert main(command) == 0  # again: the same reviews, stored once
+    assert "0 new, 588 updated" in capsys.readouterr().out and load_texts("acme").height == 588
+    landed = DataHome().tenant("acme") / "raw" / "klaviyo" / "manifest.jsonl"
+    assert len(landed.read_text().splitlines()) == 24  # every page, both runs, kept raw
+    assert not (DataHome().tenant("acme") / "quality" / "drift.jsonl").exists()

@@ -1,5 +1,6 @@
 """A local Klaviyo API (JSON:API over HTTP, revision 2026-10-15) for the ``klaviyo-api`` SDK:
-``GET /api/metrics/``, ``GET /api/campaigns/`` (cursor pagination through ``links.next``) and
+``GET /api/metrics/``, ``GET /api/campaigns/``, ``GET /api/reviews/`` (cursor pagination through
+``links.next``) and
 ``POST /api/metric-aggregates/`` (daily ``sum_value``/``count``), from a :class:`KlaviyoWorld`.
 
 Faults for tests, consumed one per request: ``"429:<seconds>"`` (Retry-After), ``"503"``,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -68,6 +70,7 @@ class FakeKlaviyo(HTTPFake):
                                                        else "error", "Request failed."), headers)
         routes = {("GET", "/api/metrics/"): self._metrics,
                   ("GET", "/api/campaigns/"): self._campaigns,
+                  ("GET", "/api/reviews/"): self._reviews,
                   ("POST", "/api/metric-aggregates/"): self._aggregates}
         route = routes.get((request.command, url.path.rstrip("/") + "/"))
         if route is None:
@@ -97,6 +100,18 @@ class FakeKlaviyo(HTTPFake):
                 attrs["send_strategy"]["send_time"] = attrs.pop("send_time")
                 attrs["ab_test"] = False
         return 200, self._page("/api/campaigns/", records, query)
+
+    def _reviews(self, query: dict, body: dict | None):
+        bounds = dict(re.findall(r"(greater-or-equal|less-or-equal)\(created,([^)]+)\)",
+                                 query.get("filter", "")))
+        if set(bounds) != {"greater-or-equal", "less-or-equal"}:
+            return 400, _errors(400, "invalid", "filter on created (greater-or-equal and "
+                                "less-or-equal) is required by this fake")
+        first, last = (dt.datetime.fromisoformat(bounds[k])
+                       for k in ("greater-or-equal", "less-or-equal"))
+        records = [r for r in self.world.review_records()
+                   if first <= dt.datetime.fromisoformat(r["attributes"]["created"]) <= last]
+        return 200, self._page("/api/reviews/", records, query)
 
     def _page(self, path: str, records: list[dict], query: dict) -> dict:
         start = int(query.get("page[cursor]", "0") or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +121,9 @@ class KlaviyoWorld:
     ads: AdsWorld = field(default_factory=AdsWorld)
     campaigns: int = 30
     seed: int = 11
+    reviews_per_day: int = 2
+    happy: float = 0.75          # share of happy reviewers; ``mood`` overrides it per day
+    mood: Any = None             # optional: date -> share of happy reviewers that day
     _daily: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def daily(self, metric_id: str) -> dict[str, np.ndarray]:
@@ -145,6 +149,30 @@ class KlaviyoWorld:
                 count = np.round(rng.uniform(500, 5000) * rng.lognormal(0, 0.1, days))
                 self._daily[metric_id] = {"sum_value": np.zeros(days), "count": count}
 
+    def review_records(self) -> list[dict]:
+        """Product reviews (Klaviyo Reviews, ``review`` resources), oldest first."""
+        rng = np.random.default_rng(self.seed + 2)
+        records = []
+        for k in range(self.ads.days * self.reviews_per_day):
+            day = self.ads.start + timedelta(days=k // self.reviews_per_day)
+            happy = rng.random() < (self.mood(day) if self.mood else self.happy)
+            title, content = REVIEWS[bool(happy)][int(rng.integers(0, 3))]
+            stamp = f"{day.isoformat()}T{10 + k % 8:02d}:15:00+00:00"
+            records.append({
+                "type": "review", "id": f"R{k:07d}",
+                "attributes": {
+                    "email": f"buyer{k}@example.com", "status": {"value": "published"},
+                    "verified": bool(k % 3), "review_type": "review", "created": stamp,
+                    "updated": stamp, "images": [],
+                    "product": {"url": "https://shop.example.com/p/desk", "name": "Standing desk",
+                                "image_url": None, "external_id": "SKU-1"},
+                    "rating": int(4 + rng.integers(0, 2)) if happy else int(1 + rng.integers(0, 2)),
+                    "author": f"Buyer {k}", "content": content, "title": title,
+                    "smart_quote": None, "public_reply": None},
+                "relationships": {"item": {"data": {"type": "catalog-item", "id": "SKU-1"}}},
+                "links": {"self": f"/api/reviews/R{k:07d}/"}})
+        return records
+
     def campaign_records(self) -> list[dict]:
         rng = np.random.default_rng(self.seed + 1)
         records = []
@@ -166,6 +194,14 @@ class KlaviyoWorld:
                     {"type": "campaign-message", "id": f"01M{k:06d}"}]}},
                 "links": {"self": f"/api/campaigns/01K{k:06d}CAMPAIGN/"}})
         return records
+
+
+REVIEWS = {True: (("Love it", "Great desk, sturdy and easy to set up. Very happy."),
+                  ("Excellent", "Excellent quality and fast delivery, would buy again."),
+                  ("Best purchase", "The best purchase this year, works great.")),
+           False: (("Terrible", "Terrible, the motor broke after a week. Want a refund."),
+                   ("Awful support", "Awful support and the delivery was very late."),
+                   ("Disappointed", "Bad quality, wobbly and disappointing."))}
 
 
 def _geometric_adstock(x: np.ndarray, decay: float) -> np.ndarray:

@@ -46,6 +46,7 @@ REQUIRED = {  # endpoint -> fields every record must yield
     "metrics": ("id", "attributes.name"),
     "campaigns": ("id", "attributes.name", "attributes.status", "attributes.send_time"),
     "metric-aggregates": ("attributes.dates", "attributes.data"),
+    "reviews": ("id", "attributes.created", "attributes.content"),
 }
 
 
@@ -184,6 +185,7 @@ class _Reader:
                               "is not an http(s)://host[:port] address")
         self.host = address.netloc
         self.metrics_api, self.campaigns_api = api.Metrics, api.Campaigns
+        self.reviews_api = api.Reviews
         self.landing, self.policy, self.schemas = landing, policy, schemas
         self.throttle = throttle or (lambda: None)
 
@@ -195,6 +197,12 @@ class _Reader:
     def campaigns(self) -> tuple[list[dict], RawBatch]:
         return self._paged("campaigns", self.campaigns_api.get_campaigns_without_preload_content,
                            filter=CAMPAIGN_FILTER)
+
+    def reviews(self, first: dt.date, last: dt.date) -> tuple[list[dict], RawBatch]:
+        window = (f"and(greater-or-equal(created,{first.isoformat()}T00:00:00Z),"
+                  f"less-or-equal(created,{last.isoformat()}T23:59:59Z))")
+        return self._paged("reviews", self.reviews_api.get_reviews_without_preload_content,
+                           filter=window)
 
     def aggregate(self, metric_id: str, request: dict) -> tuple[dict, RawBatch]:
         from openapi_client.models import MetricAggregateQuery
@@ -352,6 +360,36 @@ def _preview(value: Any) -> str:
 def read_json(body: bytes) -> Any:
     """A response body with its numbers exact: ``24070.49`` stays Decimal('24070.49')."""
     return json.loads(body, parse_float=Decimal)
+
+
+def reviews(credentials: Any, tenant: str, first: dt.date, last: dt.date,
+            home: DataHome | None = None, policy: RetryPolicy | None = None,
+            timeout: tuple[float, float] = (10.0, 60.0)) -> pl.DataFrame:
+    """Product reviews created ``first .. last`` (Klaviyo Reviews API), landed raw page by page,
+    as texts for Lift Sentiment: date, text (title and content), source ``klaviyo``, campaign
+    (the product), rating. Klaviyo gives no language: ``en`` is assumed (score with the model
+    where reviews come in other languages)."""
+    home = home or DataHome()
+    bookmarks = Bookmarks(tenant, SOURCE, home)
+    reader = _Reader(credentials.client(), RawLanding(tenant, SOURCE, home),
+                     policy or RetryPolicy(), None,
+                     _Schemas(bookmarks, home.folder(tenant, "quality") / DRIFT_LOG), timeout)
+    records, _ = reader.reviews(first, last)
+    reader.schemas.save()
+    rows = []
+    for record in records:
+        attributes = record.get("attributes") or {}
+        title = (attributes.get("title") or "").strip()
+        content = (attributes.get("content") or "").strip()
+        product = attributes.get("product") or {}
+        rows.append({"id": str(record["id"]), "date": str(attributes["created"])[:10],
+                     "text": f"{title}. {content}" if title and content else title or content,
+                     "source": "klaviyo", "channel": "", "campaign": product.get("name") or "",
+                     "language": "en", "rating": attributes.get("rating")})
+    return pl.DataFrame(rows, schema={"id": pl.Utf8, "date": pl.Utf8, "text": pl.Utf8,
+                                      "source": pl.Utf8,
+                                      "channel": pl.Utf8, "campaign": pl.Utf8,
+                                      "language": pl.Utf8, "rating": pl.Int64})
 
 
 def campaign_frame(records: list[dict]) -> pl.DataFrame:

@@ -1,7 +1,8 @@
 """Lift Sentiment: customer texts in, a scored table and a weekly sentiment index out.
 
 Texts come as CSV or Parquet files with ``date`` and ``text`` and optional ``source``,
-``channel``, ``campaign`` and ``language`` (ISO 639-1; default ``en``). Each file is landed
+``channel``, ``campaign``, ``language`` (ISO 639-1; default ``en``) and ``id`` (the source's own
+id of the text), or as Klaviyo product reviews. Each file is landed
 verbatim first (``raw/sentiment/``, like every source), then checked: an empty text, a text over
 100 kB, an unreadable or out-of-range date or an unknown language code stops the file with a
 message naming the file, column, line and rule; nothing of it is stored, the raw copy stays.
@@ -10,8 +11,8 @@ The offline scorer is VADER (English lexicon, compound polarity -1..1). A text i
 language is kept and marked ``unscored`` (VADER would score it wrong, not badly). With a model
 configured, ``score_with_model`` scores every language through the OpenAI SDK's structured
 outputs (score, label, language, aspect). Every row names its scorer, and an index series never
-mixes scorers. Scored rows are upserted on a hash
-of (date, source, channel, campaign, text): ingesting a file twice stores it once.
+mixes scorers. Scored rows are upserted on a hash of (source, id), else of (date, source,
+channel, campaign, text): ingesting a file twice stores it once.
 """
 
 from __future__ import annotations
@@ -78,8 +79,32 @@ def ingest_texts(path: str | Path, tenant: str, home: DataHome | None = None,
     check_file(path)
     payload = path.read_bytes()
     RawLanding(tenant, SOURCE, home).land(payload, {"file": str(path)}, suffix=path.suffix)
-    parsed = parse_texts(payload, path.suffix, str(path), today or dt.date.today())
-    frame = score_with_model(parsed, model) if model is not None else score(parsed)
+    return store(parse_texts(payload, path.suffix, str(path), today or dt.date.today()), tenant,
+                 home, model)
+
+
+def ingest_reviews(credentials: Any, tenant: str, first: dt.date, last: dt.date,
+                   home: DataHome | None = None, today: dt.date | None = None,
+                   model: Any = None) -> SentimentCounts:
+    """Klaviyo product reviews created ``first .. last`` (landed raw by the Klaviyo reader),
+    checked, scored and stored like a file of texts."""
+    from liftos.ingest import klaviyo
+
+    home = home or DataHome()
+    raw = klaviyo.reviews(credentials, tenant, first, last, home)
+    raw = raw.filter(pl.col("text").str.strip_chars() != "")  # a star rating alone: no text
+    where = f"klaviyo reviews {first}..{last}"
+    texts = check_texts(raw, [k + 1 for k in range(raw.height)], where,
+                        today or dt.date.today())
+    return store(texts, tenant, home, model)
+
+
+def store(texts: pl.DataFrame, tenant: str, home: DataHome, model: Any = None
+          ) -> SentimentCounts:
+    """Score checked texts (VADER, or ``model``) and upsert them on their id."""
+    if texts.is_empty():
+        return SentimentCounts(0, 0, {}, 0, 0)
+    frame = score_with_model(texts, model) if model is not None else score(texts)
     inserted, updated = upsert(table_path(home, tenant), frame, ["id"])
     unscored = frame.filter(pl.col("scorer") == UNSCORED).group_by("language").len()
     return SentimentCounts(texts=frame.height, scored=frame.height - sum(unscored["len"]),
@@ -107,6 +132,12 @@ def parse_texts(payload: bytes, suffix: str, name: str, today: dt.date) -> pl.Da
         lines = [row + 1 for row in range(raw.height)]
     else:
         raw, lines = read_csv(payload, name)
+    return check_texts(raw, lines, name, today)
+
+
+def check_texts(raw: pl.DataFrame, lines: list[int], name: str, today: dt.date
+                ) -> pl.DataFrame:
+    """Every text rule on ``raw`` (rows at ``lines`` of ``name``), then an id per text."""
     missing = [c for c in ("date", "text") if c not in raw.columns]
     if missing:
         raise InputError("column_exists", f"missing column(s) {', '.join(map(repr, missing))}; "
@@ -134,8 +165,11 @@ def parse_texts(payload: bytes, suffix: str, name: str, today: dt.date) -> pl.Da
     _refuse(frame, ~frame["language"].is_in(list(LANGUAGES)), name, "language", lines,
             "language_code", lambda r: (f"{frame['language'][r]!r} is not an ISO 639-1 language "
                                         "code (two letters, e.g. en, de, fr)"))
+    keys = (frame.select("source", pl.Series("key", raw["id"].cast(pl.Utf8)))
+            if "id" in raw.columns else
+            frame.select("date", "source", "channel", "campaign", "text"))
     ids = [hashlib.sha256("\x1f".join(map(str, row)).encode()).hexdigest()[:24]
-           for row in frame.select("date", "source", "channel", "campaign", "text").iter_rows()]
+           for row in keys.iter_rows()]
     return frame.with_columns(pl.Series("id", ids))
 
 

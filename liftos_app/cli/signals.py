@@ -20,6 +20,17 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="vader (offline, English; default) or model (the OpenAI block or "
                              "OPENAI_API_KEY: every language, with the aspect)")
     ingest.set_defaults(handler=ingest_command)
+    reviews = actions.add_parser("klaviyo", help="Klaviyo product reviews as texts (land, "
+                                                 "check, score, store)")
+    reviews.add_argument("--tenant", required=True, help="tenant name")
+    reviews.add_argument("--since", required=True, help="first day (YYYY-MM-DD)")
+    reviews.add_argument("--until", default=None, help="last day (default: yesterday)")
+    reviews.add_argument("--base-url", default=None, help="API base URL (e.g. a local fake)")
+    reviews.add_argument("--credentials", default=None,
+                         help="a saved KlaviyoCredentials block (default: KLAVIYO_API_KEY)")
+    reviews.add_argument("--scorer", choices=["vader", "model"], default="vader",
+                         help="vader (offline, English; default) or model")
+    reviews.set_defaults(handler=reviews_command)
     index = actions.add_parser("index", help="the weekly index with texts and standard error")
     index.add_argument("--tenant", required=True, help="tenant name")
     index.add_argument("--by", choices=["channel", "campaign", "source"], default=None,
@@ -49,6 +60,28 @@ def ingest_command(args: argparse.Namespace) -> int:
     model = _model() if args.scorer == "model" else None
     for path in args.files:
         print(f"{path}: {ingest_texts(path, args.tenant, model=model).describe()}")
+    shift = detect_shift(load_texts(args.tenant))
+    print(shift.describe() if shift else "no sentiment shift in the newest week")
+    return 0
+
+
+def reviews_command(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from liftos.errors import LiftOSError
+    from liftos.signals.sentiment import detect_shift, ingest_reviews, load_texts
+    from liftos_app.blocks.credentials import load_credentials
+
+    try:
+        first = dt.date.fromisoformat(args.since)
+        last = (dt.date.fromisoformat(args.until) if args.until
+                else dt.date.today() - dt.timedelta(days=1))
+    except ValueError:
+        raise LiftOSError("--since/--until: expected YYYY-MM-DD") from None
+    model = _model() if args.scorer == "model" else None
+    credentials = load_credentials("klaviyo", args.credentials, {"base_url": args.base_url})
+    counts = ingest_reviews(credentials, args.tenant, first, last, model=model)
+    print(f"klaviyo reviews {first}..{last}: {counts.describe()}")
     shift = detect_shift(load_texts(args.tenant))
     print(shift.describe() if shift else "no sentiment shift in the newest week")
     return 0
