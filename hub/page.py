@@ -23,7 +23,7 @@ class Api:
     """The API with this person's token; an error becomes a message on the page."""
 
     def __init__(self, token: str):
-        self.client = httpx.Client(base_url=API, timeout=30,
+        self.client = httpx.Client(base_url=API, timeout=90,
                                    headers={"Authorization": f"Bearer {token}"})
 
     def get(self, path: str, **params: Any) -> Any:
@@ -90,6 +90,8 @@ def main() -> None:
          "Memory": memory, "Data": data}[page](api, tenant if page != "Overview" else names, me)
     except ApiRefused as refused:
         st.error(str(refused))
+    except httpx.HTTPError as exc:
+        st.error(f"The LiftOS API did not answer ({type(exc).__name__}); try again in a moment.")
 
 
 def sign_in() -> None:

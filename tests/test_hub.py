@@ -178,14 +178,18 @@ def test_approving_a_plan_in_the_browser_resumes_the_paused_flow(browser, hub, m
     page = _signed_in(browser, hub, "ops")
     _open(page, "Plans", "Plan #1 waits for a decision")
     page.get_by_label("Comment").fill("agreed in the Monday meeting")
-    while True:  # the proposal is recorded a moment before the flow pauses
-        page.get_by_role("button", name="Send decision").click()
-        done = page.get_by_text(re.compile("Decision sent|not waiting")).first
-        done.wait_for(timeout=30_000)
-        if "Decision sent" in done.inner_text() or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    page.screenshot(path=str(SHOTS / "plans-approved.png"), full_page=True)
+    try:
+        while True:  # the proposal is recorded a moment before the flow pauses
+            page.get_by_role("button", name="Send decision").click()
+            done = page.get_by_text(re.compile("Decision sent|not waiting|did not answer")).first
+            done.wait_for(timeout=90_000)
+            if "Decision sent" in done.inner_text() or time.monotonic() > deadline + 60:
+                break
+            time.sleep(0.5)
+    finally:
+        page.screenshot(path=str(SHOTS / "plans-approved.png"), full_page=True)
+    assert "Decision sent" in done.inner_text(), page.locator("[data-testid='stMain']"
+                                                             ).inner_text()
     thread.join(60)
     assert holder["state"].is_completed(), holder["state"].message
     decision = holder["decision"]

@@ -19,7 +19,7 @@ def _start(**parameters):
     """Run the flow in a thread (it blocks while paused); returns its state holder."""
     from liftos_app.flows.plan import budget_plan
 
-    holder: dict = {}
+    holder: dict = {"at": time.time()}
     thread = threading.Thread(target=lambda: holder.setdefault(
         "state", budget_plan(tenant="acme", poll_s=1, return_state=True, **parameters)),
         daemon=True)
@@ -28,8 +28,9 @@ def _start(**parameters):
     return holder
 
 
-def _paused_run(after: float = 0.0, timeout: float = 60.0) -> str:
-    """The id of the acme plan run that is paused (and was paused after ``after``)."""
+def _paused_run(holder: dict, after: float = 0.0, timeout: float = 60.0) -> str:
+    """The id of this test's acme plan run (created after ``_start``) once it is paused (and
+    was paused after ``after``): a run another test left paused is never answered here."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
@@ -38,7 +39,8 @@ def _paused_run(after: float = 0.0, timeout: float = 60.0) -> str:
         with get_client(sync_client=True) as client:
             for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(
                     name=FlowRunFilterName(any_=["plan-acme"]))):
-                if run.state.is_paused() and run.state.timestamp.timestamp() > after:
+                if (run.state.is_paused() and run.state.timestamp.timestamp() > after
+                        and run.created.timestamp() > holder["at"] - 1):
                     return str(run.id)
         time.sleep(0.3)
     raise AssertionError("the flow did not pause for a decision")
@@ -76,14 +78,14 @@ def test_refused_edits_keep_it_paused_then_an_approval_is_recorded(prefect_api, 
     from liftos_app.cli import main
 
     holder = _start()
-    run_id = _paused_run()
+    run_id = _paused_run(holder)
     # over REST, as any client would: an edit far outside the +-30% limits
     with get_client(sync_client=True) as client:
         response = client._client.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
             "decision": "approve", "approver": "ana@acme", "amounts": {"tv": 1.0}}})
     assert response.json()["status"] == "ACCEPT", response.text
     refused_at = time.time()
-    run_id_again = _paused_run(after=refused_at - 1)
+    run_id_again = _paused_run(holder, after=refused_at - 1)
     assert run_id_again == run_id
     logs = _wait_for_log(run_id, "edited amounts from ana@acme refused")
     assert "tv 1.00 is outside its limits" in logs
@@ -121,7 +123,7 @@ def test_a_rejection_from_the_cli_is_recorded(prefect_api, champion_home, capsys
     from liftos_app.cli import main
 
     holder = _start(objective="cvar", chain="chain-9")  # as the signal chain starts it
-    run_id = _paused_run()
+    run_id = _paused_run(holder)
     assert main(["plan", "reject", run_id, "--by", "bo", "--comment", "not this quarter"]) == 0
     state = _finish(holder)
     assert state.result().payload["verdict"] == "rejected"
