@@ -93,6 +93,11 @@ def test_weekly_runs_measure_through_the_sdk_land_raw_and_flag_a_drop(surfacing,
     assert (series.filter(series["brand"] == "Zoom")["mention_rate"] == 1.0).all()
     shifted = events("liftos.visibility.shifted", flow_run_id(state))
     assert shifted[0]["payload"]["brand"] == "Acme" and shifted[0]["payload"]["z"] < -3
+    from liftos.memory.store import MemoryStore
+
+    first = MemoryStore().search("acme", "AI assistants stopped naming the brand",
+                                 kind="anomaly")[0].memory
+    assert first.facts["chain"] == shifted[0]["payload"]["chain"] == flow_run_id(state)
     manifest = DataHome().tenant("acme") / "raw" / "visibility" / "manifest.jsonl"
     landed = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert len(landed) == 240 and landed[-1]["request"] == {"week": "2026-11-09", "prompt": 40}
