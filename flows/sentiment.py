@@ -17,7 +17,8 @@ from prefect.runtime import flow_run
 
 from liftos.signals import sentiment as library
 from liftos.tenancy import valid_tenant_name
-from liftos_app.tasks.observability import artifact_key, run_url, tenant_resource
+from liftos_app.tasks import observability
+from liftos_app.tasks.observability import artifact_key, tenant_resource
 from liftos_app.tasks.stages import stage
 
 
@@ -49,25 +50,14 @@ def sentiment_index(tenant: str, weeks: int = 12) -> library.Shift | None:
     shift = library.detect_shift(texts)
     if shift is not None:
         chain = str(flow_run.id or "")
-        remember_shift(tenant, shift, chain)
+        observability.remember_shift(tenant, "sentiment", shift.describe(), shift.week, chain,
+                                     {"size": shift.size, "drivers": list(shift.drivers)})
         emit_event(event="liftos.sentiment.shifted", resource=tenant_resource(tenant),
                    payload={"week": str(shift.week), "index": shift.index,
                             "baseline": shift.baseline, "size": shift.size,
                             "noise": shift.noise, "texts": shift.texts,
                             "drivers": list(shift.drivers), "chain": chain})
     return shift
-
-
-def remember_shift(tenant: str, shift: library.Shift, chain: str) -> None:
-    """The shift as the first memory of its chain (the impact and any plan follow it)."""
-    from liftos.memory.store import Memory
-    from liftos_app.blocks.chroma import memory_store
-
-    memory_store().remember([Memory(
-        tenant=tenant, kind="anomaly", text=shift.describe(), run_id=chain,
-        run_url=run_url(chain), key=f"sentiment-shift:{chain}", date_end=shift.week,
-        facts={"chain": chain, "signal": "sentiment", "size": shift.size,
-               "drivers": list(shift.drivers)})])
 
 
 @flow(name="sentiment", flow_run_name="sentiment-{tenant}", validate_parameters=True)

@@ -20,7 +20,7 @@ from liftos.signals import visibility as library
 from liftos.tenancy import load_tenant
 from liftos_app.blocks.openai import llm_settings
 from liftos_app.tasks import observability
-from liftos_app.tasks.observability import artifact_key, run_url, tenant_resource
+from liftos_app.tasks.observability import artifact_key, tenant_resource
 from liftos_app.tasks.stages import stage
 
 
@@ -45,24 +45,14 @@ def measure_visibility(tenant: str, panel: library.PromptPanel, week: dt.date,
     if shift is not None:
         observability.log_line(shift.describe())
         chain = str(flow_run.id or "")
-        remember_shift(tenant, shift, chain)
+        observability.remember_shift(tenant, "visibility", shift.describe(), shift.week, chain,
+                                     {"brand": shift.brand, "size": shift.rate - shift.baseline,
+                                      "z": shift.z})
         emit_event(event="liftos.visibility.shifted", resource=tenant_resource(tenant),
                    payload={"week": str(shift.week), "brand": shift.brand, "rate": shift.rate,
                             "baseline": shift.baseline, "size": shift.rate - shift.baseline,
                             "z": shift.z, "answers": shift.answers, "chain": chain})
     return found
-
-
-def remember_shift(tenant: str, shift: library.VisibilityShift, chain: str) -> None:
-    """The shift as the first memory of its chain (the impact and any plan follow it)."""
-    from liftos.memory.store import Memory
-    from liftos_app.blocks.chroma import memory_store
-
-    memory_store().remember([Memory(
-        tenant=tenant, kind="anomaly", text=shift.describe(), run_id=chain,
-        run_url=run_url(chain), key=f"visibility-shift:{chain}", date_end=shift.week,
-        facts={"chain": chain, "signal": "visibility", "brand": shift.brand,
-               "size": shift.rate - shift.baseline, "z": shift.z})])
 
 
 @flow(name="visibility", flow_run_name="visibility-{tenant}", validate_parameters=True)

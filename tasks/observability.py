@@ -259,3 +259,17 @@ def publish_plan(tenant: str, proposed: Any) -> None:
         key=artifact_key("plan-charts", tenant), description=f"Plan charts of {tenant}",
         markdown="\n\n".join([f"# {plan.describe()}"] + [
             f"![{p.stem.replace('_', ' ')}]({data_uri(p)})" for p in charts]))
+
+
+def remember_shift(tenant: str, signal: str, said: str, week: Any, chain: str,
+                   facts: dict[str, Any]) -> None:
+    """A signal's shift as the first memory of its chain (the impact and any plan follow it
+    under the same chain id, the shift's flow run)."""
+    from liftos.memory.store import Memory
+    from liftos_app.blocks.chroma import memory_store
+
+    memory_store().remember([Memory(
+        tenant=tenant, kind="anomaly", text=said, run_id=chain, run_url=run_url(chain),
+        key=f"{signal}-shift:{chain}", date_end=week,
+        facts={"chain": chain, "signal": signal, **facts})])
+

@@ -125,6 +125,19 @@ def test_a_promotion_for_a_tenant_that_wants_plans_starts_budget_plan_via_the_au
     assert runs[0]["parameters"] == {"tenant": "demo", "objective": "cvar"}
 
 
+def _runs_created(api: str, deployment: str, wanted) -> list[dict]:
+    """The runs of ``deployment`` that ``wanted`` accepts, once an automation created one."""
+    with httpx.Client(base_url=api, timeout=30) as client:
+        found = _call(client, "GET", f"/deployments/name/{deployment}").json()
+        query = {"deployments": {"id": {"any_": [found["id"]]}}}
+        deadline = time.monotonic() + 60
+        while not (runs := [r for r in _call(client, "POST", "/flow_runs/filter",
+                                             json=query).json() if wanted(r)]):
+            assert time.monotonic() < deadline, f"the automation created no {deployment} run"
+            time.sleep(1)
+    return runs
+
+
 SHIFT = """
 from prefect.events import emit_event
 from prefect.events.worker import EventsWorker
@@ -142,13 +155,7 @@ def test_a_sentiment_shift_starts_the_impact_flow_with_the_shift_and_its_chain(p
     api, env = prefect_server
     _run([sys.executable, "-m", "liftos_app.cli", "deploy"], env, timeout=180)
     _run([sys.executable, "-c", SHIFT], env, timeout=60)
-    with httpx.Client(base_url=api, timeout=30) as client:
-        deployment = _call(client, "GET", "/deployments/name/signal-impact/signal-impact").json()
-        query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
-        deadline = time.monotonic() + 60
-        while not (runs := _call(client, "POST", "/flow_runs/filter", json=query).json()):
-            assert time.monotonic() < deadline, "the automation created no signal-impact run"
-            time.sleep(1)
+    runs = _runs_created(api, "signal-impact/signal-impact", lambda run: True)
     parameters = runs[0]["parameters"]
     assert (parameters["tenant"], parameters["signal"], parameters["week"],
             parameters["chain"]) == ("demo", "sentiment", "2025-12-29", "chain-42")
@@ -173,11 +180,5 @@ def test_a_material_signal_impact_proposes_a_plan_carrying_the_chain(prefect_ser
     api, env = prefect_server
     _run([sys.executable, "-m", "liftos_app.cli", "deploy"], env, timeout=180)
     _run([sys.executable, "-c", IMPACT], env, timeout=60)
-    with httpx.Client(base_url=api, timeout=30) as client:
-        deployment = _call(client, "GET", "/deployments/name/budget-plan/budget-plan").json()
-        query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
-        deadline = time.monotonic() + 60
-        while not [r for r in _call(client, "POST", "/flow_runs/filter", json=query).json()
-                   if r["parameters"].get("chain") == "chain-42"]:
-            assert time.monotonic() < deadline, "the automation created no budget-plan run"
-            time.sleep(1)
+    _runs_created(api, "budget-plan/budget-plan",
+                  lambda run: run["parameters"].get("chain") == "chain-42")
