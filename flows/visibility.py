@@ -15,7 +15,6 @@ from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from liftos.errors import LiftOSError
 from liftos.signals import visibility as library
 from liftos.tenancy import load_tenant
 from liftos_app.blocks.openai import llm_settings
@@ -63,16 +62,12 @@ def visibility(tenant: str, week: dt.date | None = None) -> library.Visibility |
         tenant: tenant name (its file needs a ``surfacing`` section).
         week: the Monday of the week measured (default: this week's).
     """
-    panel = load_tenant(tenant).surfacing
-    if panel is None:
-        raise LiftOSError(f"tenant '{tenant}' has no 'surfacing' section (brand, competitors, "
-                          "prompts) in its file")
+    panel = library.panel_of(load_tenant(tenant))
     if llm_settings().api_key is None:
         observability.log_line("no model configured (OPENAI_API_KEY or the OpenAI block): "
                                "nothing asked, nothing recorded")
         return None
-    today = dt.date.today()
-    week = week or today - dt.timedelta(days=today.weekday())
+    week = week or library.monday()
     answers = ask_prompts(tenant, panel, week)
     return measure_visibility(tenant, panel, week, answers)
 

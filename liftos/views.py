@@ -40,7 +40,7 @@ class TenantViews:
 
     def overview(self, tenant: str) -> dict[str, Any]:
         champion = self.home.champion(tenant)
-        runs = self.runs(tenant, limit=10**6)
+        runs = self.runs(tenant, limit=None)
         monitor = self.anomalies(tenant, limit=1)
         return {"tenant": tenant,
                 "champion": self._champion(champion),
@@ -91,12 +91,12 @@ class TenantViews:
                 "components": validation["trust"]["components"],
                 "weights": validation["trust"]["weights"], "checks": checks,
                 "recovery": validation.get("recovery"),
-                "champions": [r for r in self.runs(tenant, limit=10**6) if r["promoted"]]}
+                "champions": [r for r in self.runs(tenant, limit=None) if r["promoted"]]}
 
-    def runs(self, tenant: str, limit: int = 52) -> list[dict[str, Any]]:
-        """The newest refreshes first."""
-        return list(_runs(str(self.home.tenant(tenant) / "runs.jsonl"),
-                          _stamp(self.home.tenant(tenant) / "runs.jsonl"))[:limit])
+    def runs(self, tenant: str, limit: int | None = 52) -> list[dict[str, Any]]:
+        """The newest refreshes first (all of them with ``limit=None``)."""
+        path = self.home.tenant(tenant) / "runs.jsonl"
+        return list(_runs(str(path), _stamp(path))[:limit])
 
     def anomalies(self, tenant: str, limit: int = 13) -> list[dict[str, Any]]:
         """The newest monitor checks first."""

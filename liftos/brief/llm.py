@@ -49,6 +49,18 @@ class LLMSettings(BaseModel):
                    model=os.environ.get("LIFTOS_LLM_MODEL", cls.model_fields["model"].default),
                    base_url=os.environ.get("OPENAI_BASE_URL") or None)
 
+    def client(self) -> Any:
+        """The OpenAI SDK client; retries are the retry policy's, not the SDK's."""
+        import openai
+
+        return openai.OpenAI(api_key=self.api_key.get_secret_value(), base_url=self.base_url,
+                             timeout=self.timeout, max_retries=0)
+
+    def retry_policy(self) -> RetryPolicy:
+        """The one retry policy of every model call (429, 5xx, timeouts)."""
+        return RetryPolicy(max_attempts=self.max_attempts, base_delay=0.5, max_delay=8.0,
+                           ceiling=30.0)
+
 
 class Call(BaseModel):
     """One request to the model, for the LLM operations record."""
@@ -131,8 +143,7 @@ def generate(facts: Facts, settings: LLMSettings, prompt_version: str = PROMPT_V
     """One structured-output request (retried by the one retry policy on 429, 5xx, timeouts)."""
     import openai
 
-    client = openai.OpenAI(api_key=settings.api_key.get_secret_value(),
-                           base_url=settings.base_url, timeout=settings.timeout, max_retries=0)
+    client = settings.client()
     language = LANGUAGES.get(facts.language.split("-")[0], facts.language)
     messages = [{"role": "system", "content": prompt(prompt_version).replace(
                     "{language}", language)},
@@ -143,14 +154,13 @@ def generate(facts: Facts, settings: LLMSettings, prompt_version: str = PROMPT_V
             + "\n".join(f"- {v.kind}: {v.detail} (in: {v.claim!r})" for v in violations)
             + "\nWrite it again with every number from a cited fact.")})
     started = time.perf_counter()
-    policy = policy or RetryPolicy(max_attempts=settings.max_attempts, base_delay=0.5,
-                                   max_delay=8.0, ceiling=30.0)
+    policy = policy or settings.retry_policy()
     try:
         completion = policy.run(lambda: client.chat.completions.parse(
             model=settings.model, messages=messages, response_format=BriefText,
-            temperature=0.2), _classify, "openai", "chat.completions")
+            temperature=0.2), classify_error, "openai", "chat.completions")
     except (openai.APIError, ValueError) as exc:   # final: auth, bad request, malformed JSON
-        raise ModelFailed(_describe(exc)) from None
+        raise ModelFailed(describe_error(exc)) from None
     latency = time.perf_counter() - started
     message = completion.choices[0].message
     if getattr(message, "refusal", None):
@@ -166,7 +176,7 @@ def generate(facts: Facts, settings: LLMSettings, prompt_version: str = PROMPT_V
                                 output_tokens=tokens_out, cost_usd=round(cost, 6), outcome="")
 
 
-def _classify(exc: Exception) -> Retry | None:
+def classify_error(exc: Exception) -> Retry | None:
     import openai
 
     if isinstance(exc, openai.RateLimitError):
@@ -181,7 +191,7 @@ def _classify(exc: Exception) -> Retry | None:
     return None
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     import openai
 
     if isinstance(exc, openai.AuthenticationError):

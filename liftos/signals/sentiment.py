@@ -199,13 +199,9 @@ def score_with_model(frame: pl.DataFrame, settings: Any) -> pl.DataFrame:
     ``openai:<model>``. A batch the model answers incompletely is an error naming it."""
     import openai
 
-    from liftos.brief.llm import _classify, _describe
-    from liftos.ingest.retry import RetryPolicy
+    from liftos.brief.llm import classify_error, describe_error
 
-    client = openai.OpenAI(api_key=settings.api_key.get_secret_value(),
-                           base_url=settings.base_url, timeout=settings.timeout, max_retries=0)
-    policy = RetryPolicy(max_attempts=settings.max_attempts, base_delay=0.5, max_delay=8.0,
-                         ceiling=30.0)
+    client, policy = settings.client(), settings.retry_policy()
     found: dict[str, ScoredText] = {}
     model = settings.model
     for start in range(0, frame.height, MODEL_BATCH):
@@ -217,10 +213,10 @@ def score_with_model(frame: pl.DataFrame, settings: Any) -> pl.DataFrame:
                 model=settings.model, response_format=ScoredBatch, temperature=0.0,
                 messages=[{"role": "system", "content": MODEL_PROMPT},
                           {"role": "user", "content": "TEXTS:\n" + texts}]),
-                _classify, "openai", "chat.completions")
+                classify_error, "openai", "chat.completions")
         except (openai.APIError, ValueError) as exc:
             raise LiftOSError(f"sentiment model, texts {start + 1}-{start + batch.height}: "
-                              f"{_describe(exc)}; nothing of this file was stored") from None
+                              f"{describe_error(exc)}; nothing of this file was stored") from None
         parsed = answer.choices[0].message.parsed
         missing = set(batch["id"]) - {item.id for item in (parsed.items if parsed else [])}
         if missing:

@@ -61,6 +61,20 @@ class PromptPanel(BaseModel):
         return [self.brand, *[c for c in self.competitors if c.strip()]]
 
 
+def panel_of(tenant: Any) -> PromptPanel:
+    """The tenant's prompt panel; a clear error when its file has none."""
+    if tenant.surfacing is None:
+        raise LiftOSError(f"tenant '{tenant.name}' has no 'surfacing' section (brand, "
+                          "competitors, prompts) in its file")
+    return tenant.surfacing
+
+
+def monday(day: dt.date | None = None) -> dt.date:
+    """The Monday of ``day``'s week (default: today's): the week a visibility run measures."""
+    day = day or dt.date.today()
+    return day - dt.timedelta(days=day.weekday())
+
+
 @dataclass(frozen=True)
 class Answer:
     prompt: str
@@ -99,25 +113,23 @@ def ask(panel: PromptPanel, settings: Any, tenant: str, week: dt.date,
     answer landed raw as it arrives; an error names the prompt and keeps what was landed."""
     import openai
 
-    from liftos.brief.llm import _classify, _describe
+    from liftos.brief.llm import classify_error, describe_error
 
     if settings.api_key is None:
         raise LiftOSError("no model is configured (OPENAI_API_KEY or the OpenAI block): "
                           "nothing was asked")
-    client = openai.OpenAI(api_key=settings.api_key.get_secret_value(),
-                           base_url=settings.base_url, timeout=settings.timeout, max_retries=0)
+    client = settings.client()
     landing = RawLanding(tenant, SOURCE, home)
-    policy = policy or RetryPolicy(max_attempts=settings.max_attempts, base_delay=0.5,
-                                   max_delay=8.0, ceiling=30.0)
+    policy = policy or settings.retry_policy()
     answers = []
     for k, prompt in enumerate(panel.prompts, 1):
         try:
             completion = policy.run(lambda prompt=prompt: client.chat.completions.create(
                 model=settings.model, messages=[{"role": "user", "content": prompt}],
-                temperature=0.0), _classify, "openai", "chat.completions")
+                temperature=0.0), classify_error, "openai", "chat.completions")
         except openai.APIError as exc:
             raise LiftOSError(f"visibility prompt {k} of {len(panel.prompts)} ({prompt[:60]!r}): "
-                              f"{_describe(exc)}; {k - 1} answer(s) landed") from None
+                              f"{describe_error(exc)}; {k - 1} answer(s) landed") from None
         text = completion.choices[0].message.content or ""
         model = completion.model or settings.model
         landing.land(json.dumps({"week": str(week), "prompt": prompt, "answer": text,

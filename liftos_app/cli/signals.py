@@ -120,18 +120,13 @@ def visibility_command(args: argparse.Namespace) -> int:
     from liftos.tenancy import load_tenant
     from liftos_app.blocks.openai import llm_settings
 
-    panel = load_tenant(args.tenant).surfacing
-    if panel is None:
-        raise LiftOSError(f"tenant '{args.tenant}' has no 'surfacing' section (brand, "
-                          "competitors, prompts) in its file")
+    panel = visibility.panel_of(load_tenant(args.tenant))
     settings = llm_settings()
     if settings.api_key is None:
         print("no model configured (OPENAI_API_KEY or LIFTOS_OPENAI_BLOCK): nothing asked")
         return 0
-    today = dt.date.today()
     try:
-        week = dt.date.fromisoformat(args.week) if args.week else today - dt.timedelta(
-            days=today.weekday())
+        week = dt.date.fromisoformat(args.week) if args.week else visibility.monday()
     except ValueError:
         raise LiftOSError(f"--week {args.week!r}: expected YYYY-MM-DD") from None
     found = visibility.measure(visibility.ask(panel, settings, args.tenant, week), panel, week)
