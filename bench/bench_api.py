@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -127,6 +129,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=1, help="API server processes")
     args = parser.parse_args()
+    if importlib.util.find_spec("locust") is None:
+        raise SystemExit("Locust is not installed: make .venv/.installed-bench (the bench extra)")
     from liftos.access import TokenStore
     from liftos.home import DataHome
 
@@ -158,6 +162,7 @@ def main() -> int:
         for process in (page, api):
             process.terminate()
             process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\nAPI read routes under load: {args.users} clients, {args.seconds} s, no think time "
           "(target p95 < 200 ms)")
     print(f"{'route':<22}{'requests':>10}{'failures':>10}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>8}")

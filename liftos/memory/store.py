@@ -36,7 +36,7 @@ MAX_RESULTS = 1000
 
 @register_embedding_function
 class LiftOSMiniLM(EmbeddingFunction[Documents]):
-    """all-MiniLM-L6-v2 in numpy, offline (see ``liftos.memory.embeddings``)."""
+    """all-MiniLM-L6-v2 from the shipped weights, offline (see ``liftos.memory.embeddings``)."""
 
     def __init__(self) -> None:
         self._encoder = shared_encoder()
