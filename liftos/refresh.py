@@ -210,7 +210,7 @@ def build_features(validated: ValidatedPanel, memory_priors: float | None = None
         spec = dataclasses.replace(spec, calibrations=_champion_calibrations(
             validated.tenant, panel, memory_priors))
     design = build_design(panel, spec, source=validated.source_path)
-    signature = spec.signature(design.n_geos, panel.n_weeks, "model")
+    signature = spec.signature(design.n_geos, "model")
     spec_sha256 = spec.sha256()
     folder = DataHome(validated.tenant.home).folder(validated.tenant.tenant, "features")
     out = folder / f"{validated.digest()}-{spec_sha256[:12]}"

@@ -95,6 +95,25 @@ def test_second_same_shaped_fit_reuses_the_compiled_model(simulated_fits):
             != second.summary()["channels"]["search"]["roas_mean"])
 
 
+def test_next_weeks_refresh_reuses_this_weeks_compiled_model(demo_panel):
+    """A weekly refresh has one more week than the last: the model compiled on 155 weeks
+    samples 156 without compiling, to the posterior a model compiled on 156 weeks gives."""
+    panel, template = demo_panel
+    spec = ModelSpec(template, tuple(panel.channels), tuple(panel.controls), "revenue")
+    quick = FitOptions(draws=150, tune=150, chains=2, seed=5, progress=False)
+    mmm.clear_compiled_models()
+    mmm.fit(panel.window(until=str(panel.dates[-2])), spec, quick)
+    reused = mmm.fit(panel, spec, quick)
+    mmm.clear_compiled_models()
+    fresh = mmm.fit(panel, spec, quick)
+    mmm.clear_compiled_models()
+    assert reused.timing["compile_cache_hit"] is True and not fresh.timing["compile_cache_hit"]
+    assert reused.design.y.shape[1] == fresh.design.y.shape[1] == panel.n_weeks
+    for name, values in fresh.idata.posterior.data_vars.items():
+        np.testing.assert_array_equal(reused.idata.posterior[name].values, values.values,
+                                      err_msg=name)
+
+
 def test_save_then_load_in_a_new_process_gives_the_same_summaries(example_fit, tmp_path):
     example_fit.save(tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())

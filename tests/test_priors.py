@@ -58,8 +58,8 @@ def test_calibrations_shape_the_design_not_the_compiled_graph():
     base = ModelSpec(template, CHANNELS, tuple(template.controls), "revenue")
     one = dataclasses.replace(base, calibrations=(Calibration("tv", 1000.0, 100.0),))
     other = dataclasses.replace(base, calibrations=(Calibration("tv", 5.0, 1.0),))
-    assert one.signature(1, 60, "nutpie") == other.signature(1, 60, "nutpie")
-    assert one.signature(1, 60, "nutpie") != base.signature(1, 60, "nutpie")
+    assert one.signature(1, "nutpie") == other.signature(1, "nutpie")
+    assert one.signature(1, "nutpie") != base.signature(1, "nutpie")
     design = build_design(panel, dataclasses.replace(one, calibrations=(
         Calibration("tv", 1000.0, 100.0, start=str(panel.dates[10]), end=str(panel.dates[19])),)))
     assert design.calibration_mask.sum() == 10

@@ -141,7 +141,7 @@ def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
                    progress: ProgressCallback | None = None):
     import nutpie
 
-    key = spec.signature(design.n_geos, design.y.shape[1], "nutpie")
+    key = spec.signature(design.n_geos, "nutpie")
     started = time.perf_counter()
     compiled = _compiled_models.get(key)
     cache_hit = compiled is not None

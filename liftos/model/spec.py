@@ -148,12 +148,13 @@ class ModelSpec:
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def signature(self, n_geos: int, n_weeks: int, sampler: str) -> str:
-        """Everything that fixes the compiled model's graph and shapes (not the data values:
-        calibration targets are data, only their channels shape the graph)."""
+    def signature(self, n_geos: int, sampler: str) -> str:
+        """Everything that fixes the compiled model's graph and parameter shapes, not the data:
+        calibration targets are data, only their channels shape the graph; the number of weeks
+        is data too (a model compiled on 155 weeks samples 156 to the same posterior as one
+        compiled on 156), so next week's refresh reuses this week's compiled model."""
         spec = {**self.to_dict(), "calibrations": [c.channel for c in self.calibrations]}
-        blob = json.dumps({"spec": spec, "geos": n_geos, "weeks": n_weeks,
-                           "sampler": sampler}, sort_keys=True)
+        blob = json.dumps({"spec": spec, "geos": n_geos, "sampler": sampler}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
