@@ -8,8 +8,10 @@ the flow run's ``dask_address`` parameter, the Prefect Variable ``liftos-dask-ad
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,36 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
                 self.resolved_cluster_class = from_qualified_name(name)
                 self.cluster_kwargs = kwargs
         return DaskTaskRunner.client.fget(self)
+
+
+def home_worker(client: Any, tenant: str) -> str | None:
+    """The worker holding a compiled model that ``tenant``'s fits used (the least busy one if
+    several), or None: a first fit, or a cluster that cannot say."""
+    from liftos.model.mmm import held_models
+
+    try:
+        held = client.run(held_models, on_error="return")
+        processing = client.processing()
+    except Exception:  # noqa: BLE001 - routing is an optimisation; the fit runs anywhere
+        return None
+    holders = [address for address, models in held.items() if isinstance(models, dict)
+               and any(tenant in owners for owners in models.values())]
+    return min(holders, key=lambda a: len(processing.get(a, ())), default=None)
+
+
+@contextlib.contextmanager
+def near_compiled_model(tenant: str) -> Iterator[None]:
+    """Tasks submitted inside go to the worker that holds ``tenant``'s compiled model (a loose
+    restriction: if that worker is gone, any worker runs them). On a standing cluster the
+    tenant's next refresh then samples without compiling; on a per-run cluster it is a no-op."""
+    import dask
+
+    context = FlowRunContext.get()
+    runner = getattr(context, "task_runner", None)
+    home = home_worker(runner.client, tenant) if isinstance(runner, DaskTaskRunner) else None
+    if home is None:
+        yield
+        return
+    log.info("fit of %s sent to %s, which holds its compiled model", tenant, home)
+    with dask.annotate(workers=[home], allow_other_workers=True):
+        yield

@@ -24,7 +24,7 @@ from liftos.refresh import RunSummary
 from liftos.tenancy import Tenant
 from liftos.validation.runner import ValidationOptions
 from liftos.validation.trust import TRUST_THRESHOLD
-from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner
+from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner, near_compiled_model
 from liftos_app.tasks import ingest, stages
 
 
@@ -84,8 +84,9 @@ def refresh_chain(tenant: str, settings: RefreshSettings, chain: Chain) -> Any:
     # (the fit is cached on the full spec, so an unchanged champion still reuses the fit).
     features = chain.light("build-features", stages.build_features.with_options(
         refresh_cache=s.refresh or s.memory_priors is not None), validated, s.memory_priors)
-    fitted = chain.heavy("fit-model", stages.fit_model.with_options(refresh_cache=s.refresh),
-                         features, s.options)
+    with near_compiled_model(config.name):
+        fitted = chain.heavy("fit-model", stages.fit_model.with_options(
+            refresh_cache=s.refresh), features, s.options)
     checked = []
     if s.run_validation:
         checked = [chain.heavy("validate-model", stages.validate_model.with_options(

@@ -235,7 +235,7 @@ def fit_model(features: Features, options: ModelOptions, progress=None) -> Fitte
                           "re-run with refresh=True")
     panel = _load_panel(validated, spec)
     result = fit(panel, spec, options.fit_options(), source=validated.source_path,
-                 progress=progress)
+                 progress=progress, owner=validated.tenant.tenant)
     key = hashlib.sha256(f"{features.digest()}{options.digest()}".encode()).hexdigest()[:20]
     out = DataHome(validated.tenant.home).folder(validated.tenant.tenant, "fits") / key
     result.save(out)

@@ -43,10 +43,11 @@ from liftos.model.spec import (
 
 log = logging.getLogger(__name__)
 
-_CACHE_SIZE = 8
+_CACHE_SIZE = int(os.environ.get("LIFTOS_COMPILED_MODELS", "16"))
 PROGRESS_RATE_MS = 1000
 ProgressCallback = Callable[[float], None]
 _compiled_models: OrderedDict[str, Any] = OrderedDict()
+_owners: dict[str, set[str]] = {}  # signature -> tenants whose fits used it here
 
 
 def build_model(design: Design, spec: ModelSpec) -> pm.Model:
@@ -117,17 +118,19 @@ def _vector_prior(name: str, priors: list[Prior]):
 
 
 def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), source: str = "",
-        progress: ProgressCallback | None = None):
+        progress: ProgressCallback | None = None, owner: str = ""):
     """Fit the MMM to ``panel``; returns a :class:`~liftos.model.results.FitResult`.
 
     ``progress`` receives the fraction of draws done (0 to 1) about once a second while
-    sampling with nutpie."""
+    sampling with nutpie. ``owner`` (a tenant) is remembered with the compiled model, so a
+    scheduler can send the owner's next fit to the process that holds it (``held_models``)."""
     from liftos.model.results import FitResult
 
     started = time.perf_counter()
     design = build_design(panel, spec, source)
     if options.sampler == "nutpie":
-        idata, compile_s, cache_hit, sampling_s = _sample_nutpie(design, spec, options, progress)
+        idata, compile_s, cache_hit, sampling_s = _sample_nutpie(design, spec, options, progress,
+                                                                 owner)
     else:
         idata, compile_s, cache_hit, sampling_s = _sample_pymc(design, spec, options)
     timing = {"compile_s": compile_s, "sampling_s": sampling_s, "compile_cache_hit": cache_hit}
@@ -138,7 +141,7 @@ def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), sourc
 
 
 def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
-                   progress: ProgressCallback | None = None):
+                   progress: ProgressCallback | None = None, owner: str = ""):
     import nutpie
 
     key = spec.signature(design.n_geos, "nutpie")
@@ -153,7 +156,9 @@ def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
         compiled = nutpie.compile_pymc_model(build_model(design, spec))
         _compiled_models[key] = compiled
         while len(_compiled_models) > _CACHE_SIZE:
-            _compiled_models.popitem(last=False)
+            _owners.pop(_compiled_models.popitem(last=False)[0], None)
+    if owner:
+        _owners.setdefault(key, set()).add(owner)
     compile_s = time.perf_counter() - started
     started = time.perf_counter()
     idata = _run_nutpie(compiled, options, progress)
@@ -223,5 +228,11 @@ def compiled_model_count() -> int:
     return len(_compiled_models)
 
 
+def held_models() -> dict[str, list[str]]:
+    """The compiled models this process holds: signature -> tenants whose fits used it."""
+    return {key: sorted(_owners.get(key, ())) for key in _compiled_models}
+
+
 def clear_compiled_models() -> None:
     _compiled_models.clear()
+    _owners.clear()

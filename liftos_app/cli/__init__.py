@@ -9,9 +9,19 @@ import os
 import sys
 
 from liftos.errors import LiftOSError, redact
-from liftos_app.cli import brief, hub, ingest, memory, model, orchestration, planning, signals
+from liftos_app.cli import (
+    brief,
+    cluster,
+    hub,
+    ingest,
+    memory,
+    model,
+    orchestration,
+    planning,
+    signals,
+)
 
-GROUPS = (model, ingest, memory, planning, orchestration, brief, hub, signals)
+GROUPS = (model, ingest, memory, planning, orchestration, cluster, brief, hub, signals)
 DESCRIPTION = ("LiftOS: causal marketing intelligence. Fit and validate Bayesian marketing-mix "
                "models, ingest ad platforms, run the Prefect refresh, remember what was learned.")
 

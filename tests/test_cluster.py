@@ -1,0 +1,94 @@
+"""The standing Dask cluster (`liftos cluster up|down|status`): real scheduler and worker
+processes on this machine, real refresh flows on a Prefect test server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import DEMO_DATA, free_port, write_tenant
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"draws": 100, "tune": 150, "chains": 2, "seed": 3}
+
+
+def liftos(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liftos_app.cli", *args], check=False,
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "LIFTOS_HOME": str(home)})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two worker processes (one thread each) and a scheduler, started by the CLI."""
+    home = tmp_path_factory.mktemp("cluster") / "home"
+    port = free_port()
+    started = liftos("cluster", "up", "--workers", "2", "--port", str(port), "--dashboard-port",
+                     str(free_port()), "--no-register", home=home)
+    assert started.returncode == 0, started.stderr
+    yield {"address": f"tcp://127.0.0.1:{port}", "home": home}
+    stopped = liftos("cluster", "down", home=home)
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def workers(cluster) -> list[dict]:
+    shown = liftos("cluster", "status", "--json", home=cluster["home"])
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)["workers"]
+
+
+def test_up_status_and_down_manage_real_processes(tmp_path):
+    from liftos_app.flows.cluster import alive
+
+    home = tmp_path / "home"
+    port = free_port()
+    started = liftos("cluster", "up", "--workers", "2", "--port", str(port), "--dashboard-port",
+                     str(free_port()), "--no-register", home=home)
+    assert started.returncode == 0, started.stderr
+    assert f"export LIFTOS_DASK_ADDRESS=tcp://127.0.0.1:{port}" in started.stdout
+    again = liftos("cluster", "up", "--port", str(free_port()), "--no-register", home=home)
+    assert again.returncode == 2 and "already running" in again.stderr
+    recorded = json.loads((home / "cluster" / "cluster.json").read_text())
+    shown = liftos("cluster", "status", home=home)
+    assert shown.returncode == 0 and "2 worker(s)" in shown.stdout, shown.stderr
+    assert "liftos-0" in shown.stdout and "liftos-1" in shown.stdout
+    stopped = liftos("cluster", "down", home=home)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not any(alive(pid) for pid in [recorded["scheduler_pid"], *recorded["worker_pids"]])
+    gone = liftos("cluster", "status", home=home)
+    assert gone.returncode == 2 and "no LiftOS Dask cluster is running" in gone.stderr
+    assert "Traceback" not in gone.stderr
+
+
+def test_a_tenants_weekly_refreshes_reuse_the_compiled_model_in_the_worker_that_holds_it(
+        cluster, tmp_path, monkeypatch, prefect_api):
+    """Four weekly refreshes of one tenant on two standing workers: only the first compiles;
+    each later week is sent to the worker that holds the tenant's compiled model. (Dask left
+    to itself picks either idle worker: all three later weeks would hit by chance 1 in 8.)"""
+    import polars as pl
+
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.refresh import mmm_refresh
+
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(folder))
+    monkeypatch.setenv("LIFTOS_HOME", str(cluster["home"]))
+    write_tenant(folder, "weekly", DEMO_DATA)
+    weeks = pl.read_csv(DEMO_DATA)["date"].to_list()
+    timings = []
+    for last in weeks[-4:]:
+        summary = mmm_refresh(tenant="weekly", options=ModelOptions(**SMALL), until=str(last),
+                              run_validation=False, dask_address=cluster["address"])
+        assert summary.last_week == str(last)
+        timings.append(json.loads((Path(summary.fit_dir) / "summary.json").read_text())["timing"])
+    assert [t["compile_cache_hit"] for t in timings] == [False, True, True, True], timings
+    holders = [w["name"] for w in workers(cluster)
+               if any("weekly" in owners for owners in w["models"].values())]
+    assert len(holders) == 1, holders
+    assert max(t["compile_s"] for t in timings[1:]) < 0.1 * timings[0]["compile_s"]
