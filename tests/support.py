@@ -38,6 +38,17 @@ def write_tenant(folder: Path, name: str, data: Path, **extra: object) -> Path:
     return path
 
 
+def validated(**kwargs) -> dict:
+    """Refresh arguments that run the (small) validation suite and a passable gate: the only
+    way a model becomes champion."""
+    from liftos.validation.recovery import RecoveryOptions
+    from liftos.validation.runner import ValidationOptions
+
+    small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False,
+                              recovery=RecoveryOptions(replicas=0))
+    return {"run_validation": True, "validation": small, "trust_threshold": 0.0, **kwargs}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import DEMO_DATA, free_port, write_tenant
+from support import DEMO_DATA, free_port, validated, write_tenant
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,14 @@ def test_up_status_and_down_manage_real_processes(tmp_path):
     assert "Traceback" not in gone.stderr
 
 
+def tenant_folder(tmp_path, monkeypatch, cluster, name: str) -> None:
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(folder))
+    monkeypatch.setenv("LIFTOS_HOME", str(cluster["home"]))
+    write_tenant(folder, name, DEMO_DATA)
+
+
 def test_a_tenants_weekly_refreshes_reuse_the_compiled_model_in_the_worker_that_holds_it(
         cluster, tmp_path, monkeypatch, prefect_api):
     """Four weekly refreshes of one tenant on two standing workers: only the first compiles;
@@ -75,11 +83,7 @@ def test_a_tenants_weekly_refreshes_reuse_the_compiled_model_in_the_worker_that_
     from liftos.model.options import ModelOptions
     from liftos_app.flows.refresh import mmm_refresh
 
-    folder = tmp_path / "tenants"
-    folder.mkdir()
-    monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(folder))
-    monkeypatch.setenv("LIFTOS_HOME", str(cluster["home"]))
-    write_tenant(folder, "weekly", DEMO_DATA)
+    tenant_folder(tmp_path, monkeypatch, cluster, "weekly")
     weeks = pl.read_csv(DEMO_DATA)["date"].to_list()
     timings = []
     for last in weeks[-4:]:
@@ -92,3 +96,49 @@ def test_a_tenants_weekly_refreshes_reuse_the_compiled_model_in_the_worker_that_
                if any("weekly" in owners for owners in w["models"].values())]
     assert len(holders) == 1, holders
     assert max(t["compile_s"] for t in timings[1:]) < 0.1 * timings[0]["compile_s"]
+
+
+def test_a_worker_killed_mid_fit_loses_nothing_and_promotes_once(cluster, tmp_path, monkeypatch,
+                                                                 prefect_api):
+    """SIGKILL the worker process running a tenant's fit: Dask runs the fit again on a live
+    worker, the flow completes, the model is promoted once, and the nanny brings the killed
+    worker back."""
+    import signal
+    import threading
+    import time
+
+    from distributed import Client
+
+    from liftos.home import DataHome
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.refresh import mmm_refresh
+
+    tenant_folder(tmp_path, monkeypatch, cluster, "fault")
+    outcome: dict = {}
+
+    def refresh() -> None:
+        outcome["state"] = mmm_refresh(tenant="fault", options=ModelOptions(**SMALL),
+                                       dask_address=cluster["address"], return_state=True,
+                                       **validated())
+
+    runner = threading.Thread(target=refresh)
+    with Client(cluster["address"], timeout=10) as client:
+        runner.start()
+        deadline, busy = time.monotonic() + 120, []
+        while not busy and time.monotonic() < deadline and runner.is_alive():
+            busy = [w for w, keys in client.processing().items() if keys]  # only the fit
+            time.sleep(0.05)
+        assert busy, "the fit never reached a worker"
+        victim = client.run(os.getpid, workers=busy[:1])[busy[0]]
+        time.sleep(1.0)  # well inside the compile and sampling (about 10 s)
+        os.kill(victim, signal.SIGKILL)
+        runner.join(timeout=300)
+        assert not runner.is_alive()
+        client.wait_for_workers(2, timeout=60)
+        assert victim not in client.run(os.getpid).values()
+    state = outcome["state"]
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert summary.promoted and Path(summary.fit_dir, "summary.json").exists()
+    runs = DataHome(cluster["home"]).runs("fault")
+    assert len(runs) == 1 and runs[0]["promoted"] is True, runs

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from support import DEMO_DATA, artifacts, events, flow_run_id, stage_logs, task_states, write_tenant
+from support import (
+    DEMO_DATA,
+    artifacts,
+    events,
+    flow_run_id,
+    stage_logs,
+    task_states,
+    validated,
+    write_tenant,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +45,6 @@ def run_refresh(dask_cluster, tenant="acme", **kwargs):
     kwargs.setdefault("run_validation", False)  # validation has its own test below
     return mmm_refresh(tenant=tenant, options=options,
                        dask_address=dask_cluster.scheduler_address, return_state=True, **kwargs)
-
-
-def validated(**kwargs) -> dict:
-    """Refresh arguments that run the (small) validation suite and a passable gate: the only
-    way a model becomes champion."""
-    from liftos.validation.recovery import RecoveryOptions
-    from liftos.validation.runner import ValidationOptions
-
-    small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False,
-                              recovery=RecoveryOptions(replicas=0))
-    return {"run_validation": True, "validation": small, "trust_threshold": 0.0, **kwargs}
 
 
 def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
