@@ -28,6 +28,7 @@ from typing import Any
 
 from liftos.errors import LiftOSError
 from liftos.home import DataHome, write_json
+from liftos_app.flows.embedded import alive
 
 log = logging.getLogger("liftos.cluster")
 PRELOAD = "liftos_app.flows.cluster"
@@ -144,23 +145,6 @@ def status(address: str, timeout: float = 10.0) -> dict[str, Any]:
             "running": len(processing.get(addr, ())),
             "models": models if isinstance(models, dict) else {}})
     return {"address": address, "workers": workers}
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _state(pid) != "Z"
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
 
 
 def _spawn(command: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:

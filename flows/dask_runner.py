@@ -20,6 +20,7 @@ from prefect.context import FlowRunContext
 from prefect.utilities.importtools import from_qualified_name
 from prefect_dask import DaskTaskRunner
 
+from liftos.errors import LiftOSError
 from liftos.settings import settings
 
 ADDRESS_VARIABLE = "liftos-dask-address"
@@ -69,6 +70,7 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
 
     @property
     def client(self):
+        origin = "the task runner"
         if self._client is None and self._cluster is None and not self.address:
             address, origin = configured_address()
             if address:
@@ -79,7 +81,15 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
                 self.cluster_class = name
                 self.resolved_cluster_class = from_qualified_name(name)
                 self.cluster_kwargs = kwargs
-        return DaskTaskRunner.client.fget(self)
+        try:
+            return DaskTaskRunner.client.fget(self)
+        except OSError as exc:
+            if not self.address:
+                raise
+            raise LiftOSError(
+                f"the Dask scheduler {self.address} (from {origin}) does not answer: start it "
+                f"(`liftos cluster up`), or point {ADDRESS_VARIABLE} / {ADDRESS_ENV} elsewhere "
+                "(unset, a run starts a local cluster)") from exc
 
 
 def home_worker(client: Any, tenant: str) -> str | None:

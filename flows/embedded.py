@@ -57,8 +57,8 @@ def embedded_api() -> Iterator[str | None]:
 
 def watch(command_pid: int, server_pid: int, api_url: str) -> None:
     """Wait for the command to disappear; then end its runs and the server."""
-    while _alive(command_pid):
-        if not _alive(server_pid):
+    while alive(command_pid):
+        if not alive(server_pid):
             return
         time.sleep(POLL_S)
     crash_runs(api_url, command_pid)
@@ -81,7 +81,8 @@ def crash_runs(api_url: str, command_pid: int) -> list[str]:
     return crashed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -99,7 +100,7 @@ def _stop(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
         for _ in range(50):
-            if not _alive(pid):
+            if not alive(pid):
                 return
             time.sleep(0.1)
         os.kill(pid, signal.SIGKILL)

@@ -27,10 +27,11 @@ from liftos.home import DataHome, write_json
 from liftos.model.results import HDI_PROB, FitResult, hdi
 from liftos.refresh import Record
 from liftos.signals import with_signals
-from liftos.tenancy import load_tenant
+from liftos.tenancy import Tenant, load_tenant
 
 MAX_DRAWS = 1000
 _loaded: OrderedDict[tuple[str, float], FitResult] = OrderedDict()
+_panels: OrderedDict[tuple, Panel] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,28 @@ def load_model(fit_dir: str | Path) -> FitResult:
     path = Path(fit_dir)
     key = (str(path), (path / "posterior.nc").stat().st_mtime)
     if key not in _loaded:
-        _loaded[key] = FitResult.load(path)
-        while len(_loaded) > 8:
+        _loaded[key] = FitResult.load(path, draws_only=True)
+        while len(_loaded) > 128:
             _loaded.popitem(last=False)
     _loaded.move_to_end(key)
     return _loaded[key]
+
+
+def read_panel(config: Tenant) -> Panel:
+    """The tenant's weekly panel, read once per version of its data file (a data folder is
+    read every time: its own timestamp does not change when a file inside it does)."""
+    path = Path(config.data_path)
+    if not path.is_file():
+        return load_panel(path, config.columns, week_start=config.template.week_start)
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, config.columns,
+           config.template.week_start)
+    if key not in _panels:
+        _panels[key] = load_panel(path, config.columns, week_start=config.template.week_start)
+        while len(_panels) > 128:
+            _panels.popitem(last=False)
+    _panels.move_to_end(key)
+    return _panels[key]
 
 
 def check_tenant(tenant: str, home: DataHome | None = None, data: str | None = None,
@@ -86,8 +104,7 @@ def check_tenant(tenant: str, home: DataHome | None = None, data: str | None = N
         raise LiftOSError(f"tenant '{config.name}' has no champion yet; run "
                           f"`liftos run --tenant {config.name}` first")
     model = load_model(champion["fit_dir"])
-    panel = with_signals(load_panel(config.data_path, config.columns,
-                                    week_start=config.template.week_start), config, home)
+    panel = with_signals(read_panel(config), config, home)
     check = check_latest_week(model, panel, thresholds, tenant=config.name,
                               fit_dir=champion["fit_dir"])
     write_json(home.folder(config.name, "monitor") / f"{check.week}.json", check.model_dump())

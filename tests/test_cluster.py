@@ -43,7 +43,7 @@ def workers(cluster) -> list[dict]:
 
 
 def test_up_status_and_down_manage_real_processes(tmp_path):
-    from liftos_app.flows.cluster import alive
+    from liftos_app.flows.embedded import alive
 
     home = tmp_path / "home"
     port = free_port()
@@ -65,11 +65,11 @@ def test_up_status_and_down_manage_real_processes(tmp_path):
     assert "Traceback" not in gone.stderr
 
 
-def tenant_folder(tmp_path, monkeypatch, cluster, name: str) -> None:
+def tenant_folder(tmp_path, monkeypatch, home: Path, name: str) -> None:
     folder = tmp_path / "tenants"
     folder.mkdir()
     monkeypatch.setenv("LIFTOS_TENANTS_DIR", str(folder))
-    monkeypatch.setenv("LIFTOS_HOME", str(cluster["home"]))
+    monkeypatch.setenv("LIFTOS_HOME", str(home))
     write_tenant(folder, name, DEMO_DATA)
 
 
@@ -83,7 +83,7 @@ def test_a_tenants_weekly_refreshes_reuse_the_compiled_model_in_the_worker_that_
     from liftos.model.options import ModelOptions
     from liftos_app.flows.refresh import mmm_refresh
 
-    tenant_folder(tmp_path, monkeypatch, cluster, "weekly")
+    tenant_folder(tmp_path, monkeypatch, cluster["home"], "weekly")
     weeks = pl.read_csv(DEMO_DATA)["date"].to_list()
     timings = []
     for last in weeks[-4:]:
@@ -113,7 +113,7 @@ def test_a_worker_killed_mid_fit_loses_nothing_and_promotes_once(cluster, tmp_pa
     from liftos.model.options import ModelOptions
     from liftos_app.flows.refresh import mmm_refresh
 
-    tenant_folder(tmp_path, monkeypatch, cluster, "fault")
+    tenant_folder(tmp_path, monkeypatch, cluster["home"], "fault")
     outcome: dict = {}
 
     def refresh() -> None:
@@ -142,3 +142,23 @@ def test_a_worker_killed_mid_fit_loses_nothing_and_promotes_once(cluster, tmp_pa
     assert summary.promoted and Path(summary.fit_dir, "summary.json").exists()
     runs = DataHome(cluster["home"]).runs("fault")
     assert len(runs) == 1 and runs[0]["promoted"] is True, runs
+
+
+def test_a_scheduler_that_does_not_answer_fails_the_run_naming_it(tmp_path, monkeypatch,
+                                                                  prefect_api):
+    """A cluster taken down without `liftos cluster down` leaves its address configured: the
+    run fails saying which scheduler, from where, and what to do (not a bare timeout)."""
+    import dask
+
+    from liftos.model.options import ModelOptions
+    from liftos_app.flows.refresh import mmm_refresh
+
+    tenant_folder(tmp_path, monkeypatch, tmp_path / "home", "orphan")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("LIFTOS_DASK_ADDRESS", address)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        state = mmm_refresh(tenant="orphan", options=ModelOptions(**SMALL),
+                            run_validation=False, return_state=True)
+    assert state.is_failed()
+    assert f"the Dask scheduler {address} (from environment LIFTOS_DASK_ADDRESS) does not " \
+           "answer: start it (`liftos cluster up`)" in state.message, state.message

@@ -82,3 +82,18 @@ def test_a_tenant_file_may_set_its_brief_language_and_surfacing_panel(tmp_path):
                         surfacing={"brand": "Acme", "prompts": ["which shoes?"]})
     tenant = load_tenant(path)
     assert tenant.language == "de" and tenant.surfacing.brand == "Acme"
+
+
+def test_an_edited_tenant_file_is_read_again_and_callers_get_their_own_copy(tmp_path):
+    """Parsed files are kept per version (path, mtime, size): an edit is seen at once, and a
+    caller changing what it got cannot change what the next caller reads."""
+    from liftos.config import _read_yaml
+
+    tenant = tmp_path / "acme.yaml"
+    tenant.write_text("template: ecommerce\noverrides:\n  channels:\n    tv: {adstock: {max_lag: 12}}\n")
+    assert load_tenant_template(tenant).channel("tv").adstock.max_lag == 12
+    first = _read_yaml(tenant)
+    first["overrides"]["channels"]["tv"]["adstock"]["max_lag"] = 3
+    assert _read_yaml(tenant)["overrides"]["channels"]["tv"]["adstock"]["max_lag"] == 12
+    tenant.write_text("template: ecommerce\noverrides:\n  channels:\n    tv: {adstock: {max_lag: 9}}\n")
+    assert load_tenant_template(tenant).channel("tv").adstock.max_lag == 9

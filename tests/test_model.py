@@ -95,6 +95,27 @@ def test_second_same_shaped_fit_reuses_the_compiled_model(simulated_fits):
             != second.summary()["channels"]["search"]["roas_mean"])
 
 
+def test_a_fit_loaded_from_its_draws_predicts_like_the_full_load(example_fit, tmp_path):
+    """The monitor loads only the posterior draws (draws.npz): contributions, baseline and the
+    monitor's check must equal the full netCDF load's. A fit saved before draws.npz existed
+    falls back to the netCDF and gets its draws.npz written."""
+    from liftos.monitor import check_latest_week
+
+    example_fit.save(tmp_path / "run")
+    (tmp_path / "run" / "draws.npz").unlink()
+    full = FitResult.load(tmp_path / "run")
+    assert not (tmp_path / "run" / "draws.npz").exists()
+    FitResult.load(tmp_path / "run", draws_only=True)  # the old fit: netCDF, then draws.npz
+    assert (tmp_path / "run" / "draws.npz").exists()
+    light = FitResult.load(tmp_path / "run", draws_only=True)
+    assert light.n_draws == full.n_draws
+    index = full.thinned_index(300)
+    np.testing.assert_array_equal(light.contributions(index), full.contributions(index))
+    np.testing.assert_array_equal(light.baseline(index), full.baseline(index))
+    assert (check_latest_week(light, full.panel).model_dump()
+            == check_latest_week(full, full.panel).model_dump())
+
+
 def test_next_weeks_refresh_reuses_this_weeks_compiled_model(demo_panel):
     """A weekly refresh has one more week than the last: the model compiled on 155 weeks
     samples 156 without compiling, to the posterior a model compiled on 156 weeks gives."""

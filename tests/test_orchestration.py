@@ -225,6 +225,23 @@ def test_monitor_flags_a_kpi_outside_the_predictive_interval(tenants, dask_clust
     flagged = events("liftos.anomaly.detected", flow_run_id(state))
     assert flagged and flagged[0]["payload"]["week"] == check.week
 
+    # A portfolio: a tenant without a model in service does not stop the others' checks; the
+    # run lists every checked tenant in one table, then fails naming the one it could not check.
+    from liftos.home import DataHome
+
+    home = DataHome()
+    for name in ("beta", "ghost"):
+        write_tenant(tenants, name, tmp_path / "spike" / "data.csv")
+    home.set_champion("beta", home.champion("acme"))
+    state = monitor(tenants=["ghost", "acme", "beta"], return_state=True)
+    assert state.is_failed()
+    assert ("monitor: 1 of 3 tenant(s) not checked: ghost: tenant 'ghost' has no champion"
+            in str(state.result(raise_on_failure=False)))
+    rows = json.loads(artifacts(flow_run_id(state), "monitor")[0].data)
+    assert [row["tenant"] for row in rows] == ["acme", "beta"]
+    assert "kpi_above_interval" in rows[1]["anomalies"]
+    assert artifacts(flow_run_id(state), "monitor-beta")  # a flagged tenant's own artifact
+
 
 def test_monitor_without_a_model_in_service_fails_clearly(tenants):
     from liftos_app.flows.monitor import monitor
