@@ -45,6 +45,8 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_brief.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_sentiment.py
+	$(BIN)/python bench/bench_monitor.py
+	$(BIN)/python bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache
