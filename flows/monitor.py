@@ -11,7 +11,7 @@ import sys
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from liftos import monitor as library
@@ -32,9 +32,14 @@ def _row(check: library.MonitorCheck) -> dict:
             "kpi_high": round(check.kpi_high, 2), "anomalies": ", ".join(check.anomalies) or "none"}
 
 
-@task(name="check-tenants", task_run_name="check-{tenants[0]}-and-{extra}-more")
+def _chunk_name() -> str:
+    tenants = task_run.parameters["tenants"]
+    return f"check-{tenants[0]}-and-{len(tenants) - 1}-more"
+
+
+@task(name="check-tenants", task_run_name=_chunk_name)
 @stage("check-tenants")
-def check_tenants(tenants: list[str], data: str | None = None, extra: int = 0
+def check_tenants(tenants: list[str], data: str | None = None
                   ) -> dict[str, library.MonitorCheck | str]:
     """Check a chunk of tenants; one that cannot be checked gets its error message and the
     others go on. A flagged tenant gets its own artifact and a ``liftos.anomaly.detected``."""
@@ -85,7 +90,7 @@ def monitor(tenants: list[str] | None = None, data: str | None = None
         raise LiftOSError("monitor: 'data' overrides one tenant's data; pass exactly one tenant")
     size = min(CHUNK, max(1, -(-len(names) // THREADS)))
     chunks = [names[i:i + size] for i in range(0, len(names), size)]
-    futures = [check_tenants.submit(chunk, data, len(chunk) - 1) for chunk in chunks]
+    futures = [check_tenants.submit(chunk, data) for chunk in chunks]
     results = {tenant: result for future in futures for tenant, result in future.result().items()}
     checks = [r for r in results.values() if isinstance(r, library.MonitorCheck)]
     if checks:

