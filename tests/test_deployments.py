@@ -77,8 +77,23 @@ def test_automations_parse_into_prefect_automations(specs):
     trigger_events = {event for a in automations for event in a.trigger.expect}
     assert {"liftos.data.arrived", "liftos.sentiment.shifted", "liftos.visibility.shifted",
             "liftos.signal.impact"} <= trigger_events
-    targets = {str(action.deployment_id) for a in automations for action in a.actions}
+    targets = {str(action.deployment_id) for a in automations for action in a.actions
+               if hasattr(action, "deployment_id")}
     assert targets <= set(ids.values())
+
+
+def test_silent_runs_are_crashed_only_after_three_missed_heartbeats(specs):
+    """The crash automation's window and the heartbeat every deployment run emits are set in
+    two files; a window shorter than three beats would crash healthy runs."""
+    ids = {f"{load_entrypoint(d['entrypoint']).name}/{d['name']}": str(uuid.uuid4())
+           for d in specs}
+    crash = next(a for a in automation_specs(deployment_ids=ids)
+                 if a.name == "liftos-crash-silent-runs")
+    assert crash.trigger.posture == "Proactive"
+    assert [a.state.value for a in crash.actions] == ["CRASHED"]
+    beats = {int(d["work_pool"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
+             for d in specs}
+    assert len(beats) == 1 and crash.trigger.within.total_seconds() >= 3 * beats.pop()
 
 
 def test_automation_naming_an_undeployed_deployment_is_a_clear_error():
