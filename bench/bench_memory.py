@@ -1,6 +1,8 @@
-"""Memory: embedding routes compared, add throughput, query latency at 10k and 100k memories.
+"""Memory: embedding routes compared, add throughput, query latency at 10k and 100k memories,
+and a portfolio of 1M memories across tenants, embedded and on a Chroma server.
 
     .venv/bin/python bench/bench_memory.py [--sizes 10000 100000] [--queries 200]
+        [--portfolio 1000000] [--portfolio-tenants 100] [--backends embedded server]
 
 1. Embedding route: LiftOS's MiniLM vs the reference (sentence-transformers + torch on
    the same shipped weights), if sentence-transformers is importable: agreement (cosine between
@@ -9,6 +11,10 @@
    and with vectors given; query p50/p95 with the query embedded (what a user's search costs)
    and with the vector given. Large stores are filled with perturbed copies of real memory
    vectors so that the index sees realistic neighbourhoods without embedding 100k texts.
+3. Portfolio: ``--portfolio`` memories spread over ``--portfolio-tenants`` tenants (one
+   collection each, as LiftOS stores them), on embedded ChromaDB and on a ``chroma run``
+   server on 127.0.0.1; each query asks a random tenant a new question (embedded here, as the
+   API does), p50/p95 over ``--queries``.
 
 Prints a table and writes bench/results/memory.json.
 """
@@ -16,12 +22,17 @@ Prints a table and writes bench/results/memory.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,12 +51,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--portfolio", type=int, default=1_000_000,
+                        help="memories across tenants (0 skips)")
+    parser.add_argument("--portfolio-tenants", type=int, default=100)
+    parser.add_argument("--backends", nargs="+", default=["embedded", "server"],
+                        choices=["embedded", "server"])
     args = parser.parse_args()
     from test_memory import CORPUS
 
     texts = [text for _, _, _, text in CORPUS]
     rows = embedding_routes(texts)
     rows += store_rows(texts, args.sizes, args.queries)
+    if args.portfolio:
+        for backend in args.backends:
+            rows += portfolio_rows(texts, args.portfolio, args.portfolio_tenants, args.queries,
+                                   backend)
     width = max(len(r[0]) for r in rows)
     print("\nMemory (embedded ChromaDB, this machine)")
     print(f"{'measure':<{width}}  {'value':>14}  note")
@@ -144,6 +164,72 @@ def store_rows(texts: list[str], sizes: list[int], n_queries: int) -> list[tuple
     return rows
 
 
+def _vectors(base: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Perturbed copies of real memory vectors, unit length."""
+    noise = rng.normal(scale=0.35, size=(count, base.shape[1])).astype(np.float32)
+    vectors = base[np.arange(count) % len(base)] + noise / np.sqrt(base.shape[1])
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@contextlib.contextmanager
+def _backend(name: str) -> Iterator[Any]:
+    """A MemoryStore on embedded ChromaDB, or on a ``chroma run`` server of its own."""
+    import chromadb
+    from support import free_port, local_server
+
+    from liftos.memory.store import MemoryStore
+
+    folder = Path(tempfile.mkdtemp(prefix="liftos-bench-memory-"))
+    try:
+        if name == "embedded":
+            yield MemoryStore(folder)
+            return
+        port = free_port()
+        command = [str(Path(sys.executable).parent / "chroma"), "run", "--path",
+                   str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+        with local_server(command, f"http://127.0.0.1:{port}/api/v2/heartbeat",
+                          folder / "server.log", env={**os.environ,
+                                                      "ANONYMIZED_TELEMETRY": "False"}):
+            yield MemoryStore(client=chromadb.HttpClient(host="127.0.0.1", port=port))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def portfolio_rows(texts: list[str], total: int, tenants: int, n_queries: int, backend: str
+                   ) -> list[tuple[str, str, str]]:
+    from liftos.memory.embeddings import shared_encoder
+    from liftos.memory.store import Memory
+
+    base = shared_encoder().encode(texts)
+    rng = np.random.default_rng(1)
+    each = total // tenants
+    with _backend(backend) as store:
+        started = time.perf_counter()
+        for index in range(tenants):
+            tenant = f"t{index:03d}"
+            vectors = _vectors(base, each, rng)
+            memories = [Memory(tenant=tenant, kind="insight", key=str(i),
+                               text=f"{texts[i % len(texts)]} #{i}",
+                               channel=("search", "social", "tv", "email")[i % 4])
+                        for i in range(each)]
+            collection = store._collection(tenant)
+            for start in range(0, each, 5000):
+                chunk = memories[start:start + 5000]
+                collection.upsert(ids=[m.id for m in chunk], documents=[m.text for m in chunk],
+                                  metadatas=[m.metadata() for m in chunk],
+                                  embeddings=vectors[start:start + 5000].tolist())
+        filled = time.perf_counter() - started
+        assert sum(store.count(f"t{i:03d}") for i in range(tenants)) == each * tenants
+        asked = [(f"t{rng.integers(tenants):03d}", f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} {i}")
+                 for i in range(n_queries)]
+        p50, p95 = _latencies(lambda q: store.search(q[0], q[1], k=5), asked)
+    label = f"{each * tenants:,} memories, {tenants} tenants, {backend}"
+    return [(f"{label}: fill, vectors given", f"{each * tenants / filled:.0f} /s",
+             f"{filled:.0f} s"),
+            (f"{label}: query incl. embedding p50", f"{p50:.2f} ms",
+             f"p95 {p95:.2f} ms; a random tenant each time; target p50 < 10 ms")]
+
+
 def _median_ms(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -153,7 +239,7 @@ def _median_ms(fn, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def _latencies(fn, queries: list[str]) -> tuple[float, float]:
+def _latencies(fn, queries: list) -> tuple[float, float]:
     for q in queries[:10]:
         fn(q)  # warm
     times = []

@@ -7,9 +7,13 @@ From the UI alone one can trace a number to the data (path and sha256), the conf
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,39 @@ from liftos.report import data_uri
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_INTERVAL_S = 1.0
+
+_DEFERRED: contextvars.ContextVar[tuple[ThreadPoolExecutor, list[Future]] | None] = (
+    contextvars.ContextVar("liftos_deferred_artifacts", default=None))
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Inside, artifacts are written by a background thread, so a stage returns once its own
+    work is done (rendering a report and its API calls cost tens of ms). Leaving waits for every
+    write, so a run never ends with its artifacts unwritten. A failed write is logged, not
+    raised: an artifact is a view of records already on disk."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="liftos-artifacts")
+    pending: list[Future] = []
+    token = _DEFERRED.set((pool, pending))
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+        pool.shutdown(wait=True)
+        for future in pending:
+            if future.exception() is not None:
+                log.warning("an artifact was not written: %s", future.exception())
+
+
+def publish(write: Callable[..., None], *args: Any) -> None:
+    """``write(*args)`` now, or in the background inside :func:`deferred` (with this thread's
+    Prefect run context, so the artifact belongs to the same task run)."""
+    target = _DEFERRED.get()
+    if target is None:
+        write(*args)
+        return
+    pool, pending = target
+    pending.append(pool.submit(contextvars.copy_context().run, write, *args))
 
 
 def artifact_key(*parts: str) -> str:
@@ -66,12 +103,9 @@ class SamplingProgress:
 
 def publish_run(summary: refresh.RunSummary, fitted: refresh.FittedModel,
                 run_id: str | None) -> None:
+    """The ROAS table and report artifacts (see :func:`publish`), then the run's events."""
+    publish(_run_artifacts, summary, fitted, run_id)
     tenant = summary.tenant
-    create_table_artifact(key=artifact_key("roas", tenant), table=roas_table(summary),
-                          description=f"ROAS per channel with 94% HDI, {tenant}")
-    create_markdown_artifact(key=artifact_key("report", tenant),
-                             markdown=run_markdown(summary, fitted, run_id),
-                             description=f"MMM refresh report, {tenant}")
     emit_event(event="liftos.model.fitted", resource=tenant_resource(tenant),
                payload={"fit_dir": summary.fit_dir, "flow_run_id": run_id,
                         "data_sha256": summary.data_sha256, "config_hash": summary.config_hash,
@@ -83,6 +117,16 @@ def publish_run(summary: refresh.RunSummary, fitted: refresh.FittedModel,
                              "prefect.resource.role": "channel"}],
                    payload={**shift.model_dump(), "flow_run_id": run_id,
                             "champion_fit_dir": summary.champion_fit_dir})
+
+
+def _run_artifacts(summary: refresh.RunSummary, fitted: refresh.FittedModel,
+                   run_id: str | None) -> None:
+    tenant = summary.tenant
+    create_table_artifact(key=artifact_key("roas", tenant), table=roas_table(summary),
+                          description=f"ROAS per channel with 94% HDI, {tenant}")
+    create_markdown_artifact(key=artifact_key("report", tenant),
+                             markdown=run_markdown(summary, fitted, run_id),
+                             description=f"MMM refresh report, {tenant}")
 
 
 def roas_table(summary: refresh.RunSummary) -> list[dict[str, Any]]:

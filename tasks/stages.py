@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.runtime import flow_run
 
 from liftos import refresh
@@ -26,8 +26,17 @@ from liftos_app.tasks import observability
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 STAGE_CACHE = INPUTS + TASK_SOURCE
+# Stages that run every time: no cache key to hash, no lookup, no result file (~4 ms a stage).
+UNCACHED = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@functools.cache
+def refreshing(stage_task: T) -> T:
+    """The cached stage that recomputes (``refresh=True``), built once per process."""
+    return stage_task.with_options(refresh_cache=True)
 
 
 class StageFailed(LiftOSError):
@@ -57,7 +66,7 @@ def stage(name: str, say: Callable[[R], str] | None = None
     return decorate
 
 
-@task(name="resolve-tenant", task_run_name="resolve-tenant-{tenant}")
+@task(name="resolve-tenant", task_run_name="resolve-tenant-{tenant}", **UNCACHED)
 @stage("resolve-tenant")
 def resolve_tenant(tenant: str, template: str | None = None, data: str | None = None) -> Tenant:
     """Read the tenant's configuration once for the whole run (template and data overrides
@@ -65,7 +74,7 @@ def resolve_tenant(tenant: str, template: str | None = None, data: str | None = 
     return load_tenant(tenant, template=template, data=data)
 
 
-@task(name="land-input", task_run_name="land-input-{tenant.name}")
+@task(name="land-input", task_run_name="land-input-{tenant.name}", **UNCACHED)
 @stage("land-input")
 def land_input(tenant: Tenant, data: str | None = None, home: str | None = None
                ) -> refresh.LandedInput:
@@ -104,11 +113,12 @@ def validate_model(fitted: refresh.FittedModel, options=None) -> refresh.Validat
     with _dask_client() as client:
         submit = (lambda fn, *args: client.submit(fn, *args, pure=False)) if client else None
         record = refresh.validate_model(fitted, options, submit=submit)
-    observability.publish_trust_card(fitted.features.panel.tenant.tenant, record.fit_dir)
+    observability.publish(observability.publish_trust_card,
+                          fitted.features.panel.tenant.tenant, record.fit_dir)
     return record
 
 
-@task(name="summarize-run")
+@task(name="summarize-run", **UNCACHED)
 @stage("summarize-run")
 def summarize_run(fitted: refresh.FittedModel, promote: bool = True,
                   trust_threshold: float | None = None) -> refresh.RunSummary:
@@ -140,7 +150,7 @@ def _dask_client():
         yield client
 
 
-@task(name="evaluate-plans")
+@task(name="evaluate-plans", **UNCACHED)
 @stage("evaluate-plans", say=lambda outcomes: (
     f"{len(outcomes)} approved plan(s) held to account: "
     f"{sum(o.payload['inside'] for o in outcomes)} inside their 94% interval"
@@ -155,7 +165,7 @@ def evaluate_plans(validated: refresh.ValidatedPanel) -> list:
     return outcomes
 
 
-@task(name="write-brief")
+@task(name="write-brief", **UNCACHED)
 @stage("write-brief", say=lambda result: result.describe())
 def write_brief(summary: refresh.RunSummary, language: str = "en"):
     """The run's brief in plain language, every number checked against the facts; the model's
@@ -164,11 +174,11 @@ def write_brief(summary: refresh.RunSummary, language: str = "en"):
     from liftos_app.blocks.openai import llm_settings
 
     result = brief_for_run(summary, language, llm_settings())
-    observability.publish_brief(summary.tenant, result)
+    observability.publish(observability.publish_brief, summary.tenant, result)
     return result
 
 
-@task(name="remember-run")
+@task(name="remember-run", **UNCACHED)
 @stage("remember-run", say=lambda count: f"remembered {count} memories (insights, situation)")
 def remember_run(summary: refresh.RunSummary) -> int:
     """Store the run's insights in the tenant's memory (idempotent: a re-run updates)."""

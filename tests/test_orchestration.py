@@ -350,3 +350,42 @@ def test_validation_gates_promotion_with_a_trust_card_and_rejection_event(tenant
 
     verdicts = MemoryStore().search("acme", "was the model trusted", kind="validation", k=5)
     assert {h.memory.facts["promoted"] for h in verdicts} == {False, True}
+
+
+def test_a_stage_returns_before_its_artifacts_are_written_and_the_run_waits_for_them(
+        prefect_api):
+    """Inside ``deferred`` (as in ``mmm-refresh``) an artifact is written by a background
+    thread: the stage that published it has returned while the write is still held back, the
+    flow does not end before the write, and the artifact belongs to the stage's task run."""
+    import threading
+
+    from prefect import flow, task
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.runtime import task_run
+
+    from liftos_app.tasks import observability
+
+    release, order = threading.Event(), []
+
+    def write() -> None:
+        release.wait(timeout=30)
+        order.append("written")
+        create_markdown_artifact(key="deferred-probe", markdown="# probe")
+
+    @task
+    def stage() -> str:
+        observability.publish(write)
+        return task_run.id
+
+    @flow
+    def chain() -> str:
+        with observability.deferred():
+            stage_run = stage()
+            order.append("stage returned")
+            release.set()
+            return stage_run
+
+    state = chain(return_state=True)
+    assert order == ["stage returned", "written"]
+    [artifact] = artifacts(flow_run_id(state), "deferred-probe")
+    assert str(artifact.task_run_id) == state.result()
