@@ -54,17 +54,27 @@ class Chain:
 
     submit_all: bool
     stages: dict[str, Any] = field(default_factory=dict)
+    # A heavy stage's result (by id) -> its future: a Dask result is not linked to its task
+    # run in the flow's process, so a stage given it waits for the future, which the UI draws.
+    heavy_results: dict[int, PrefectFuture] = field(default_factory=dict)
 
     def light(self, name: str, task: Any, *args: Any, wait_for: list | None = None) -> Any:
         result = (task.submit(*args, wait_for=wait_for) if self.submit_all else
-                  task(*_opaque(args)))
+                  task(*_opaque(args), wait_for=self._upstream(args)))
         self.stages[name] = result
         return result
 
     def heavy(self, name: str, task: Any, *args: Any, wait_for: list | None = None) -> Any:
-        future = task.submit(*args, wait_for=wait_for)
+        future = task.submit(*args, wait_for=wait_for or self._upstream(args))
         self.stages[name] = future
-        return future if self.submit_all else future.result()
+        if self.submit_all:
+            return future
+        result = future.result()
+        self.heavy_results[id(result)] = future
+        return result
+
+    def _upstream(self, args: tuple) -> list[PrefectFuture] | None:
+        return [self.heavy_results[id(a)] for a in args if id(a) in self.heavy_results] or None
 
     def futures(self) -> list[PrefectFuture]:
         return [s for s in self.stages.values() if isinstance(s, PrefectFuture)]

@@ -87,6 +87,28 @@ def test_refresh_runs_on_dask_with_artifacts_and_events(tenants, dask_cluster):
     assert fitted[0]["resource"]["prefect.resource.id"] == "liftos.tenant.acme"
     assert fitted[0]["payload"]["fit_dir"] == summary.fit_dir
     assert fitted[0]["payload"]["data_sha256"] == sha
+    upstream = upstream_stages(run_id)  # the UI's graph: records passed opaque keep their edges
+    for stage, before in {"land-input": "resolve-tenant", "validate-input": "land-input",
+                          "build-features": "validate-input", "fit-model": "build-features",
+                          "summarize-run": "fit-model",
+                          "write-brief": "summarize-run",
+                          "remember-run": "summarize-run"}.items():
+        assert before in upstream.get(stage, set()), (stage, upstream)
+
+def upstream_stages(run_id: str) -> dict[str, set[str]]:
+    """Each stage's upstream stages as the Prefect UI draws them (from the task runs' inputs)."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[uuid.UUID(run_id)])))
+    names = {run.id: run.task_key.rsplit("-", 1)[0].replace("_", "-") for run in runs}
+    return {names[run.id]: {names[i.id] for inputs in run.task_inputs.values() for i in inputs
+                            if getattr(i, "id", None) in names}
+            for run in runs if any(run.task_inputs.values())}
 
 
 def test_roas_outside_previous_interval_emits_shift_events(tenants, dask_cluster):
