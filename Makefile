@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_sentiment.py
 	$(BIN)/python bench/bench_monitor.py
 	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_load.py
 
 clean:
 	rm -rf $(VENV) .liftos .pytest_cache

@@ -205,8 +205,8 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
           f"{'completed':>10}{'stored':>8}{'lost':>6}{'dup':>5}{'wall s':>8}  statuses")
     for r in results:
         print(f"{r['database']:<10}{r['p50_ms']:>8.0f}{r['p95_ms']:>8.0f}{r['max_ms']:>8.0f}"
-              f"{r['accepted']:>10}{r['completed']:>10}{r['stored']:>8}{r['lost']:>6}{r['duplicated']:>5}"
-              f"{r['wall_s']:>8.0f}  {r['statuses']}")
+              f"{r['accepted']:>10}{r['completed']:>10}{r['stored']:>8}{r['lost']:>6}"
+              f"{r['duplicated']:>5}{r['wall_s']:>8.0f}  {r['statuses']}")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(json.dumps(results, indent=2))

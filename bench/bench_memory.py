@@ -218,12 +218,16 @@ def portfolio_rows(texts: list[str], total: int, tenants: int, n_queries: int, b
                 collection.upsert(ids=[m.id for m in chunk], documents=[m.text for m in chunk],
                                   metadatas=[m.metadata() for m in chunk],
                                   embeddings=vectors[start:start + 5000].tolist())
+            if (index + 1) % 10 == 0:
+                print(f"{backend}: {(index + 1) * each:,} memories in "
+                      f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         filled = time.perf_counter() - started
         assert sum(store.count(f"t{i:03d}") for i in range(tenants)) == each * tenants
         asked = [(f"t{rng.integers(tenants):03d}", f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} {i}")
                  for i in range(n_queries)]
         p50, p95 = _latencies(lambda q: store.search(q[0], q[1], k=5), asked)
     label = f"{each * tenants:,} memories, {tenants} tenants, {backend}"
+    print(f"{label}: query p50 {p50:.2f} ms, p95 {p95:.2f} ms", file=sys.stderr, flush=True)
     return [(f"{label}: fill, vectors given", f"{each * tenants / filled:.0f} /s",
              f"{filled:.0f} s"),
             (f"{label}: query incl. embedding p50", f"{p50:.2f} ms",

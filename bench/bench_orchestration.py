@@ -155,10 +155,10 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
     pairs = {
         "land-input": (lambda: stages.land_input(*_opaque((tenant,))), land_library),
         "validate-input": (
-            lambda: stages.refreshing(stages.validate_input)(*_opaque((landed,))),
+            lambda: stages.validate_input(*_opaque((landed,))),
             lambda: refresh.validate_input(landed)),
         "build-features": (
-            lambda: stages.refreshing(stages.build_features)(
+            lambda: stages.build_features(
                 *_opaque((validated,))),
             lambda: refresh.build_features(validated)),
         "fit-model (on Dask)": (

@@ -103,13 +103,10 @@ def refresh_chain(tenant: str, settings: RefreshSettings, chain: Chain) -> Any:
     panel = ingest_sources(config, until=s.until, chain=chain) if (
         s.data is None and s.ingest) else None
     landed = chain.light("land-input", stages.land_input, config, panel)
-    validated = chain.light("validate-input", _cached(stages.validate_input, s.refresh), landed,
-                            s.until)
-    # The champion may have changed since a cached run: recompute the memory-prior calibrations
+    validated = chain.light("validate-input", stages.validate_input, landed, s.until)
+    # Recomputed every run, so the memory-prior calibrations follow the champion of the day
     # (the fit is cached on the full spec, so an unchanged champion still reuses the fit).
-    features = chain.light("build-features", _cached(
-        stages.build_features, s.refresh or s.memory_priors is not None), validated,
-        s.memory_priors)
+    features = chain.light("build-features", stages.build_features, validated, s.memory_priors)
     with near_compiled_model(config.name):
         fitted = chain.heavy("fit-model", _cached(stages.fit_model, s.refresh), features,
                              s.options)
