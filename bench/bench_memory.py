@@ -23,6 +23,7 @@ Prints a table and writes bench/results/memory.json.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -127,7 +128,9 @@ def store_rows(texts: list[str], sizes: list[int], n_queries: int) -> list[tuple
     rng = np.random.default_rng(0)
     rows = []
     for size in sizes:
-        store = MemoryStore(tempfile.mkdtemp(prefix="liftos-bench-memory-"))
+        folder = tempfile.mkdtemp(prefix="liftos-bench-memory-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        store = MemoryStore(folder)
         collection = store._collection("bench")
         memories = [Memory(tenant="bench", kind="insight", text=f"{texts[i % len(texts)]} #{i}",
                            key=str(i), channel=("search", "social", "tv", "email")[i % 4])

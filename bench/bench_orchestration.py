@@ -23,9 +23,11 @@ Prints a table and writes bench/results/orchestration.json.
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -34,8 +36,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-bench-prefect-"))
-os.environ.setdefault("LIFTOS_HOME", tempfile.mkdtemp(prefix="liftos-bench-home-"))
+for _name, _prefix in (("PREFECT_HOME", "liftos-bench-prefect-"),
+                      ("LIFTOS_HOME", "liftos-bench-home-")):
+    if _name not in os.environ:  # a temporary home of our own, removed at exit
+        os.environ[_name] = tempfile.mkdtemp(prefix=_prefix)
+        atexit.register(shutil.rmtree, os.environ[_name], ignore_errors=True)
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
