@@ -140,9 +140,7 @@ def store_rows(texts: list[str], sizes: list[int], n_queries: int) -> list[tuple
         store.remember(sample)
         rate_embedded = len(sample) / (time.perf_counter() - started)
         rest = memories[len(sample):]
-        noise = rng.normal(scale=0.35, size=(len(rest), base.shape[1])).astype(np.float32)
-        vectors = base[np.arange(len(rest)) % len(base)] + noise / np.sqrt(base.shape[1])
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = _vectors(base, len(rest), rng)
         started = time.perf_counter()
         for start in range(0, len(rest), 5000):
             chunk = rest[start:start + 5000]
