@@ -22,8 +22,13 @@ from collections.abc import Iterator
 
 import httpx
 
+from liftos.errors import LiftOSError
+
 PID_TAG = "liftos-pid:{pid}"
 POLL_S = 0.5
+# A new PREFECT_HOME migrates its SQLite database first: 7-12 s on a quiet 2-core machine, and
+# well past Prefect's 20 s default when that machine is busy.
+STARTUP_S = 120
 
 
 @contextlib.contextmanager
@@ -32,13 +37,24 @@ def embedded_api() -> Iterator[str | None]:
     this process; yields the API URL (None when a server is configured)."""
     from prefect import tags
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     if PREFECT_API_URL.value():
         yield None
         return
     server = SubprocessASGIServer()
-    server.start()
+    timeout = max(STARTUP_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    try:
+        server.start(timeout=timeout)
+    except RuntimeError as exc:
+        raise LiftOSError(f"the local Prefect API did not answer within {timeout} s "
+                          f"({str(exc).splitlines()[0]}); raise "
+                          "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start a server "
+                          "with `liftos server` and set PREFECT_API_URL") from None
     watchdog = subprocess.Popen(
         [sys.executable, "-m", "liftos_app.flows.embedded", str(os.getpid()),
          str(server.server_process.pid), server.api_url],

@@ -79,3 +79,17 @@ def test_an_unknown_tenant_is_one_line_not_tracebacks(tmp_path, command):
     assert "unknown tenant 'ghost'" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert "Error logging to API" not in done.stderr
+
+
+def test_a_slow_first_start_of_the_local_api_is_waited_for(tmp_path):
+    """A busy machine migrates a new PREFECT_HOME's database slower than Prefect's default
+    wait; a 1 s setting stands in for it (a new database needs several seconds)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), LIFTOS_HOME=str(tmp_path / "home"),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
+    done = subprocess.run([sys.executable, "-m", "liftos_app.cli", "monitor", "--tenant", "ghost"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert "unknown tenant 'ghost'" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
