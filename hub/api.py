@@ -321,15 +321,14 @@ async def _lifespan(app: FastAPI):
 
 
 def _embed(texts: list[str]) -> list[list[float]]:
-    """Query vectors on one thread (this process runs beside the server's), in bfloat16 where
-    the CPU has it: queries only rank stored float32 vectors, and the ranking holds."""
+    """Query vectors on one thread (this process runs beside the server's)."""
     import torch
 
-    from liftos.memory.embeddings import native_bfloat16, shared_encoder
+    from liftos.memory.embeddings import query_encoder
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(1)
-    return shared_encoder("bfloat16" if native_bfloat16() else "float32").encode(texts).tolist()
+    return query_encoder().encode(texts).tolist()
 
 
 def _act(acts: ActLog, token: Token, action: str, tenant: str, do, detail: dict | None = None):

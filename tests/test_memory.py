@@ -302,7 +302,7 @@ def test_our_embeddings_equal_sentence_transformers_on_the_same_weights():
 
 
 def test_bfloat16_query_vectors_rank_memories_like_float32(filled):
-    """The API embeds queries in bfloat16 (3x faster in batches): the vectors stay within
+    """Searches embed queries in bfloat16 where the CPU has it: the vectors stay within
     cosine 0.9999 of float32 and every labelled query ranks the same top three."""
     from liftos.memory.embeddings import MiniLM
 

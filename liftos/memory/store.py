@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liftos.errors import LiftOSError
 from liftos.home import DataHome
-from liftos.memory.embeddings import DIMENSION, MODEL_NAME, shared_encoder
+from liftos.memory.embeddings import DIMENSION, MODEL_NAME, query_encoder, shared_encoder
 from liftos.tenancy import valid_tenant_name
 
 Kind = Literal["insight", "anomaly", "validation", "decision", "situation"]
@@ -167,7 +167,8 @@ class MemoryStore:
         # The collection holds this tenant only; a tenant clause alone would make Chroma filter
         # every id before the vector search (266 ms instead of a few at 100k memories).
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        embedding = query_embedding if query_embedding is not None else self._embed([query])[0]
+        embedding = (query_embedding if query_embedding is not None
+                     else query_encoder().encode([query])[0])
         found = collection.query(query_embeddings=[embedding], n_results=k,
                                  where=where, include=["documents", "metadatas", "distances"])
         hits = []
