@@ -135,8 +135,10 @@ def main() -> int:
 
 
 def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
-    """Each stage as a task inside a flow vs the same library call (same inputs)."""
-    from prefect import flow
+    """Each stage as a task inside a flow vs the same library call (same inputs), and a task
+    that does nothing: what any Prefect task costs here."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
 
     from liftos import refresh
     from liftos.home import DataHome
@@ -157,6 +159,10 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
     validated = refresh.validate_input(landed)
     features = refresh.build_features(validated)
     fitted = refresh.fit_model(features, options)
+    @task(name="empty", cache_policy=NO_CACHE, persist_result=False)
+    def empty_task(value):
+        return value
+
     pairs = {
         "land-input": (lambda: stages.land_input(*_opaque((tenant,))), land_library),
         "validate-input": (
@@ -172,6 +178,8 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
             lambda: refresh.fit_model(features, options)),
         "summarize-run": (lambda: stages.summarize_run(*_opaque((fitted, False))),
                           lambda: refresh.summarize_run(fitted, promote=False)),
+        "empty task (Prefect's own floor)": (lambda: empty_task(*_opaque((tenant,))),
+                                             lambda: tenant),
     }
 
     @flow(name="per-stage-overhead", task_runner=LiftOSDaskTaskRunner())
