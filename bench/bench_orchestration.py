@@ -138,7 +138,6 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
     """Each stage as a task inside a flow vs the same library call (same inputs), and a task
     that does nothing: what any Prefect task costs here."""
     from prefect import flow, task
-    from prefect.cache_policies import NO_CACHE
 
     from liftos import refresh
     from liftos.home import DataHome
@@ -159,7 +158,8 @@ def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
     validated = refresh.validate_input(landed)
     features = refresh.build_features(validated)
     fitted = refresh.fit_model(features, options)
-    @task(name="empty", cache_policy=NO_CACHE, persist_result=False)
+
+    @task(name="empty", **stages.UNCACHED)
     def empty_task(value):
         return value
 

@@ -68,7 +68,7 @@ class MiniLM:
         weights = {k: v.float().contiguous() for k, v in
                    load_file(str(self.path / "model.safetensors")).items()}
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
-        for layer in range(self.layers):  # pre-transposed kernels: x @ W.T -> addmm(b, x, Wt)
+        for layer in range(self.layers):  # packed, or pre-transposed: x @ W.T = addmm(b, x, Wt)
             key = f"encoder.layer.{layer}.attention.self."
             for part in ("weight", "bias"):  # query, key and value in one product
                 weights[f"{key}qkv.{part}"] = torch.cat(
