@@ -4,6 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Dependencies install with uv (seconds; pip takes minutes), falling back to pip where uv cannot
+# be had. uv ignores pip's configuration: a local wheel folder pip is pointed at (PIP_FIND_LINKS,
+# e.g. the CPU build of torch) is passed on.
+UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
+export UV_FIND_LINKS
+INSTALL = $(PIP) install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python -e $(1) \
+	|| $(PIP) install -q -e $(1)
 
 .PHONY: demo test test-fast lint bench install clean
 
@@ -12,11 +19,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e ".[test]"
+	$(call INSTALL,".[test]")
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
-	$(PIP) install -q -e ".[test,bench]"
+	$(call INSTALL,".[test,bench]")
 	touch $@
 
 install: $(VENV)/.installed

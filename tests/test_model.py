@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -118,12 +120,23 @@ def test_a_fit_loaded_from_its_draws_predicts_like_the_full_load(example_fit, tm
 
 def test_next_weeks_refresh_reuses_this_weeks_compiled_model(demo_panel):
     """A weekly refresh has one more week than the last: the model compiled on 155 weeks
-    samples 156 without compiling, to the posterior a model compiled on 156 weeks gives."""
+    samples 156 without compiling, to the posterior a model compiled on 156 weeks gives. Two
+    fits of that shape started together (a portfolio's tenants on one threaded worker) compile
+    it once: the second waits for the first's compile."""
     panel, template = demo_panel
     spec = ModelSpec(template, tuple(panel.channels), tuple(panel.controls), "revenue")
     quick = FitOptions(draws=150, tune=150, chains=2, seed=5, progress=False)
     mmm.clear_compiled_models()
-    mmm.fit(panel.window(until=str(panel.dates[-2])), spec, quick)
+    together = threading.Barrier(2)
+
+    def week(last: int):
+        together.wait()
+        return mmm.fit(panel.window(until=str(panel.dates[last])), spec, quick)
+
+    with ThreadPoolExecutor(2) as pool:
+        first = list(pool.map(week, (-2, -3)))
+    assert sorted(f.timing["compile_cache_hit"] for f in first) == [False, True]
+    assert mmm.compiled_model_count() == 1
     reused = mmm.fit(panel, spec, quick)
     mmm.clear_compiled_models()
     fresh = mmm.fit(panel, spec, quick)

@@ -5,13 +5,15 @@ KPI[g, t] = intercept[g] + slope[g] * trend[t] + seasonality[t] + covariates[g, 
 
 Compilation dominates a fit (pytensor -> numba). Compiled models are cached per signature (spec,
 shapes, sampler) for the life of the process; a new data set of the same shapes only swaps the
-``pm.Data`` values (nutpie's ``with_data``) and samples.
+``pm.Data`` values (nutpie's ``with_data``) and samples. Fits of one signature that start together
+(a portfolio's tenants on one threaded worker) compile it once: the others wait for it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -48,6 +50,8 @@ PROGRESS_RATE_MS = 1000
 ProgressCallback = Callable[[float], None]
 _compiled_models: OrderedDict[str, Any] = OrderedDict()
 _owners: dict[str, set[str]] = {}  # signature -> tenants whose fits used it here
+_cache_lock = threading.Lock()  # guards the two dicts above and the one below
+_compiling: dict[str, threading.Lock] = {}  # signature -> held while it compiles
 
 
 def build_model(design: Design, spec: ModelSpec) -> pm.Model:
@@ -146,23 +150,39 @@ def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
 
     key = spec.signature(design.n_geos, "nutpie")
     started = time.perf_counter()
-    compiled = _compiled_models.get(key)
-    cache_hit = compiled is not None
+    compiled, cache_hit = _compiled(key, design, spec, nutpie.compile_pymc_model)
     if cache_hit:
-        _compiled_models.move_to_end(key)
         compiled = compiled.with_data(**design.data_arrays())
-    else:
-        log.info("compiling model %s (first fit of this shape in this process)", key)
-        compiled = nutpie.compile_pymc_model(build_model(design, spec))
-        _compiled_models[key] = compiled
-        while len(_compiled_models) > _CACHE_SIZE:
-            _owners.pop(_compiled_models.popitem(last=False)[0], None)
     if owner:
-        _owners.setdefault(key, set()).add(owner)
+        with _cache_lock:
+            _owners.setdefault(key, set()).add(owner)
     compile_s = time.perf_counter() - started
     started = time.perf_counter()
     idata = _run_nutpie(compiled, options, progress)
     return idata, compile_s, cache_hit, time.perf_counter() - started
+
+
+def _compiled(key: str, design: Design, spec: ModelSpec, compile_model: Callable) -> tuple[Any, bool]:
+    """The compiled model of signature ``key`` and whether it was already here. One lock per
+    signature: a fit that finds another compiling its signature waits and reuses the result
+    (two threads compiling the same graph take twice the CPU for one model)."""
+    with _cache_lock:
+        signature_lock = _compiling.setdefault(key, threading.Lock())
+    with signature_lock:
+        with _cache_lock:
+            compiled = _compiled_models.get(key)
+            if compiled is not None:
+                _compiled_models.move_to_end(key)
+                return compiled, True
+        log.info("compiling model %s (first fit of this shape in this process)", key)
+        compiled = compile_model(build_model(design, spec))
+        with _cache_lock:
+            _compiled_models[key] = compiled
+            while len(_compiled_models) > _CACHE_SIZE:
+                evicted = _compiled_models.popitem(last=False)[0]
+                _owners.pop(evicted, None)
+                _compiling.pop(evicted, None)
+        return compiled, False
 
 
 def _run_nutpie(compiled, options: FitOptions, progress: ProgressCallback | None):
@@ -234,5 +254,6 @@ def held_models() -> dict[str, list[str]]:
 
 
 def clear_compiled_models() -> None:
-    _compiled_models.clear()
-    _owners.clear()
+    with _cache_lock:
+        _compiled_models.clear()
+        _owners.clear()
