@@ -8,7 +8,18 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from support import BUNDLED_DATA, DEMO_DATA, FAKES_CERT_DIR, REPO
+from support import (
+    BUNDLED_DATA,
+    DEMO_DATA,
+    FAKES_CERT_DIR,
+    POSTGRES_ADMIN_URL,
+    REPO,
+    free_port,
+    local_server,
+    postgres_database,
+    postgres_unreachable,
+    prefect_server_command,
+)
 
 # Prefect reads its settings at import: keep the tests' Prefect state out of ~/.prefect.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="liftos-test-prefect-"))
@@ -46,15 +57,44 @@ def shared_data() -> Path:
     return folder
 
 
+def pytest_report_header() -> str:
+    reason = postgres_unreachable()
+    return ("Prefect test server: " + (f"SQLite ({reason})" if reason else
+                                       f"PostgreSQL at {POSTGRES_ADMIN_URL.rsplit('@', 1)[-1]}"))
+
+
 @pytest.fixture(scope="session")
-def prefect_api():
-    """One Prefect test server (SQLite) for the session; heartbeats off (they add ~1 s a flow)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+def prefect_api(tmp_path_factory):
+    """One Prefect test server for the session, heartbeats off (they add ~1 s a flow). On
+    PostgreSQL where one answers (CI, production): on SQLite's single writer, flows waited
+    seconds for their state writes (a weekly refresh took 8-10 s against 6-7 s). Else (a laptop)
+    Prefect's SQLite test harness; the report header says which."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
-            updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
+    no_beats = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if postgres_unreachable():
+        with prefect_test_harness(server_startup_timeout=60), temporary_settings(
+                updates=no_beats):
+            yield
+        return
+    from liftos_app.flows.server import drop_database
+
+    url, port = postgres_database(), free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    log = tmp_path_factory.mktemp("prefect-server") / "server.log"
+    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_UI_ENABLED": "false"}
+    try:
+        with local_server(prefect_server_command(url, port), f"{api}/health", log, env=env,
+                          timeout=180), temporary_settings(updates={PREFECT_API_URL: api,
+                                                                    **no_beats}):
+            yield
+    finally:
+        drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -15,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = REPO / "tests" / "data"
 DEMO_DATA = REPO / "tenants" / "data" / "ecommerce_demo.csv"
+POSTGRES_ADMIN_URL = os.environ.get("LIFTOS_TEST_POSTGRES_URL",
+                                    "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 # gRPC reads its trusted roots once per process: the fake Google Ads certificate lives here.
 FAKES_CERT_DIR = Path(tempfile.mkdtemp(prefix="liftos-test-fakes-"))
 
@@ -47,6 +52,45 @@ def validated(**kwargs) -> dict:
     small = ValidationOptions(holdout_weeks=8, draws=100, tune=150, chains=2, refutations=False,
                               recovery=RecoveryOptions(replicas=0))
     return {"run_validation": True, "validation": small, "trust_threshold": 0.0, **kwargs}
+
+
+@functools.cache
+def postgres_unreachable() -> str | None:
+    """Why no PostgreSQL answers at ``POSTGRES_ADMIN_URL`` (a laptop), or None (CI, servers)."""
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_ADMIN_URL)
+
+    async def probe() -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(host=url.host, port=url.port or 5432,
+                                           user=url.username, password=url.password,
+                                           database=url.database or "postgres", timeout=3)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        return (f"no PostgreSQL at {url.render_as_string(hide_password=True)} "
+                f"({type(exc).__name__}); set LIFTOS_TEST_POSTGRES_URL")
+    return None
+
+
+def postgres_database() -> str:
+    """The URL of a new database on the test PostgreSQL (``liftos server`` creates it)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_ADMIN_URL).set(database=f"liftos_test_{uuid.uuid4().hex[:8]}")
+    return url.render_as_string(hide_password=False)
+
+
+def prefect_server_command(url: str, port: int) -> list[str]:
+    """``liftos server start``: the Prefect server on the PostgreSQL database ``url``."""
+    return [sys.executable, "-m", "liftos_app.cli", "server", "start", "--url", url,
+            "--port", str(port)]
 
 
 def free_port() -> int:

@@ -18,40 +18,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import DEMO_DATA, REPO, free_port, local_server, write_tenant
+from support import (
+    DEMO_DATA,
+    REPO,
+    free_port,
+    local_server,
+    postgres_database,
+    postgres_unreachable,
+    prefect_server_command,
+    write_tenant,
+)
 
-ADMIN_URL = os.environ.get("LIFTOS_TEST_POSTGRES_URL",
-                           "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-
-
-def _unreachable() -> str | None:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(ADMIN_URL)
-
-    async def probe() -> None:
-        import asyncpg
-
-        connection = await asyncpg.connect(host=url.host, port=url.port or 5432,
-                                           user=url.username, password=url.password,
-                                           database=url.database or "postgres", timeout=3)
-        await connection.close()
-
-    try:
-        asyncio.run(probe())
-    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
-        return (f"no PostgreSQL at {url.render_as_string(hide_password=True)} "
-                f"({type(exc).__name__}); set LIFTOS_TEST_POSTGRES_URL")
-    return None
-
-
-NO_POSTGRES = _unreachable()
+NO_POSTGRES = postgres_unreachable()
 needs_postgres = pytest.mark.skipif(NO_POSTGRES is not None, reason=NO_POSTGRES or "")
-
-
-def _server_command(url: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "liftos_app.cli", "server", "start", "--url", url,
-            "--port", str(port)]
 
 
 def _server_env(home, port: int) -> dict[str, str]:
@@ -62,22 +41,15 @@ def _server_env(home, port: int) -> dict[str, str]:
     return env
 
 
-def _database() -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(ADMIN_URL).set(database=f"liftos_test_{uuid.uuid4().hex[:8]}")
-    return url.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def postgres_server(tmp_path_factory):
     from liftos_app.flows.server import drop_database
 
     home = tmp_path_factory.mktemp("prefect-postgres")
-    url, port = _database(), free_port()
+    url, port = postgres_database(), free_port()
     env = _server_env(home, port)
     try:
-        with local_server(_server_command(url, port), f"{env['PREFECT_API_URL']}/health",
+        with local_server(prefect_server_command(url, port), f"{env['PREFECT_API_URL']}/health",
                           home / "server.log", env=env, timeout=180):
             yield env["PREFECT_API_URL"], env, url
     finally:
@@ -277,13 +249,13 @@ def test_a_server_restarted_mid_run_loses_no_state_and_orphans_no_promotion(tmp_
     from liftos.home import DataHome
     from liftos_app.flows.server import drop_database
 
-    url, port = _database(), free_port()
+    url, port = postgres_database(), free_port()
     env = _server_env(tmp_path, port)
     api, health = env["PREFECT_API_URL"], f"{env['PREFECT_API_URL']}/health"
     tenant = write_tenant(tmp_path, "restart", DEMO_DATA)
     log = tmp_path / "flow.log"
     try:
-        with local_server(_server_command(url, port), health, tmp_path / "server-1.log",
+        with local_server(prefect_server_command(url, port), health, tmp_path / "server-1.log",
                           env=env, timeout=180), httpx.Client(base_url=api, timeout=30) as client:
             with open(log, "w") as out:
                 flow = subprocess.Popen([sys.executable, "-c", RUN_REFRESH, str(tenant),
@@ -297,7 +269,7 @@ def test_a_server_restarted_mid_run_loses_no_state_and_orphans_no_promotion(tmp_
             run_id = run[0]["id"]
         # The server is down now, mid-fit; it comes back 5 s later on the same database.
         time.sleep(5)
-        with local_server(_server_command(url, port), health, tmp_path / "server-2.log",
+        with local_server(prefect_server_command(url, port), health, tmp_path / "server-2.log",
                           env=env, timeout=180), httpx.Client(base_url=api, timeout=30) as client:
             flow.wait(timeout=300)
             final = client.get(f"/flow_runs/{run_id}").json()["state"]
