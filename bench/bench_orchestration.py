@@ -1,8 +1,10 @@
 """Orchestration overhead per stage and always-on monitoring latency.
 
-    .venv/bin/python bench/bench_orchestration.py [--repeats 7]
+    .venv/bin/python bench/bench_orchestration.py [--repeats 7] [--database sqlite|postgres]
 
-Runs against Prefect's local test server (SQLite) and a persistent in-process Dask cluster, with
+Runs against a Prefect server (Prefect's local test server on SQLite, the embedded default, or
+``liftos server start`` on PostgreSQL, the production topology, a database of its own dropped
+afterwards) and a persistent in-process Dask cluster, with
 the demo tenant and a small sampler (the fit's own time is subtracted, so its size does not
 matter). Per run:
 
@@ -17,13 +19,14 @@ matter). Per run:
   submitted to Dask) against the same library call, alternating, medians;
 * monitor: ``monitor`` flow end to end on a warm process, and the library check alone.
 
-Prints a table and writes bench/results/orchestration.json.
+Prints a table and writes bench/results/orchestration-DATABASE.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -53,12 +56,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--heartbeat", action="store_true",
                         help="keep Prefect's flow heartbeats on (adds ~1 s at each flow end)")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the Prefect server's database (postgres: LIFTOS_TEST_POSTGRES_URL "
+                             "or 127.0.0.1:5432)")
     args = parser.parse_args()
 
     from distributed import LocalCluster
     from prefect import flow
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
 
     from liftos import monitor as monitor_lib
     from liftos import refresh
@@ -100,7 +105,7 @@ def main() -> int:
     updates = {} if args.heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     rows = {"library_s": [], "flow_s": [], "flow_library_s": [], "empty_flow_s": [],
             "monitor_flow_s": [], "monitor_library_s": []}
-    with prefect_test_harness(server_startup_timeout=60), temporary_settings(updates=updates), \
+    with prefect_server(args.database), temporary_settings(updates=updates), \
             LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                          dashboard_address=None, silence_logs=40) as cluster:
         address = cluster.scheduler_address
@@ -132,6 +137,35 @@ def main() -> int:
         stage_rows = per_stage(address, args.repeats)
     report(rows, stage_rows, args)
     return 0
+
+
+@contextlib.contextmanager
+def prefect_server(database: str):
+    """A Prefect server for the bench, its API URL set in this process's settings."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    if database == "sqlite":
+        with prefect_test_harness(server_startup_timeout=60):
+            yield
+        return
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_load import start_server
+
+    from liftos_app.flows.server import drop_database
+
+    port, home = 18650, Path(os.environ["PREFECT_HOME"])
+    api = f"http://127.0.0.1:{port}/api"
+    server, url = start_server("postgres", {**os.environ, "PREFECT_API_URL": api,
+                                            "PREFECT_UI_ENABLED": "false"}, port,
+                               home / "server.log")
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            yield
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        drop_database(url)
 
 
 def per_stage(address: str, repeats: int) -> dict[str, dict[str, float]]:
@@ -242,16 +276,16 @@ def report(rows: dict[str, list[float]], stage_rows: dict[str, dict[str, float]]
     width = max(len(r[0]) for r in table)
     print(f"\nOrchestration ({args.repeats} repeats, medians; the same {len(STAGES)} stages on "
           "both sides, order alternated, both warm; heartbeats "
-          f"{'on' if args.heartbeat else 'off'}; Prefect local server on SQLite, "
+          f"{'on' if args.heartbeat else 'off'}; Prefect server on {args.database}, "
           "in-process Dask cluster)")
     print(f"{'measure':<{width}}  {'value':>10}  note")
     for name, value, note in table:
         print(f"{name:<{width}}  {value:>10}  {note}")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "orchestration.json").write_text(json.dumps(
+    (out / f"orchestration-{args.database}.json").write_text(json.dumps(
         {"rows": rows, "per_stage_overhead_s": per_stage, "stages": stage_rows,
-         "heartbeat": args.heartbeat},
+         "heartbeat": args.heartbeat, "database": args.database},
         indent=2))
 
 

@@ -1,6 +1,15 @@
 """Scale-out on one machine (issue 14): a standing Dask cluster against today's fresh process.
 
     .venv/bin/python bench/bench_scale.py [--tenants 20] [--repeats 2]
+        [--parts refresh load monitor memory stages] [--memory-store DIR]
+
+One table for the scale-out (issue 14). ``refresh`` is measured here (below); the other parts
+run their own bench in a process of its own, one after another, and their figures join the table:
+``load`` (bench_load.py: 200 flow-run creations in bursts, PostgreSQL and SQLite servers),
+``monitor`` (bench_monitor.py: one run over 100 tenants), ``memory`` (bench_memory.py: 1M
+memories over 100 tenants, embedded and on a Chroma server; the fill takes ~13 min, and
+``--memory-store`` keeps it for later runs) and ``stages`` (bench_orchestration.py on a
+PostgreSQL-backed server: per-stage Prefect overhead).
 
 Every run is a process of its own, as a Prefect worker starts one per flow run, against one
 Prefect server (SQLite) started here, sampler 2 x 300/300, no validation refits (the fit is
@@ -134,7 +143,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--memory-store", type=Path, default=None,
+                        help="bench_memory's --portfolio-store: the filled 1M store, kept")
     args = parser.parse_args()
+    table = refresh_rows(args) if "refresh" in args.parts else []
+    for part in (p for p in args.parts if p != "refresh"):
+        table += other_part(part, args)
+    print_table(table)
+    return 0
+
+
+def refresh_rows(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """A tenant's weekly refresh and the portfolio's, standing cluster against fresh process."""
     work = Path(tempfile.mkdtemp(prefix="liftos-bench-scale-"))
     folder, data = work / "tenants", work / "data"
     folder.mkdir()
@@ -172,30 +193,86 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    report(rows, args)
-    return 0
-
-
-def report(rows: dict, args: argparse.Namespace) -> None:
-    def median(side: list[dict], key: str) -> float:
-        return statistics.median(r[key] for r in side)
-
-    print(f"\nScale-out on this machine (2 x 300/300, no validation, {args.repeats} repeats, "
-          "medians; 'fresh' = today's process with its own LocalCluster)")
-    print(f"{'run':<22}{'side':<10}{'process s':>10}{'flow s':>8}{'compile s':>10}"
-          f"{'sampling s':>11}{'compiled':>10}{'fit/sampling':>13}")
-    for name, sides in rows.items():
-        for side, results in sides.items():
-            compile_s, sampling_s = median(results, "compile_s"), median(results, "sampling_s")
-            print(f"{name:<22}{side:<10}{median(results, 'process_s'):>10.1f}"
-                  f"{median(results, 'flow_s'):>8.1f}{compile_s:>10.1f}{sampling_s:>11.1f}"
-                  f"{median(results, 'compiled'):>6.0f}/{results[0]['fits']:<3}"
-                  f"{(compile_s + sampling_s) / sampling_s:>13.2f}")
-        fresh, standing = (median(sides[s], "process_s") for s in ("fresh", "standing"))
-        print(f"{'':<22}standing / fresh wall: {standing / fresh:.2f}x")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(rows, indent=2))
+    return report(rows, args)
+
+
+def report(rows: dict, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    def median(side: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in side)
+
+    table = []
+    for name, sides in rows.items():
+        for side, results in sides.items():
+            compile_s, sampling_s = median(results, "compile_s"), median(results, "sampling_s")
+            note = (f"flow {median(results, 'flow_s'):.1f} s; compile {compile_s:.1f} s, "
+                    f"sampling {sampling_s:.1f} s, fit/sampling "
+                    f"{(compile_s + sampling_s) / sampling_s:.2f}x (target <= 1.3x standing); "
+                    f"compiled {median(results, 'compiled'):.0f}/{results[0]['fits']}")
+            table.append((f"{name}, {side} (2 x 300/300, {args.repeats} repeats)",
+                          f"{median(results, 'process_s'):.1f} s", note))
+        fresh, standing = (median(sides[s], "process_s") for s in ("fresh", "standing"))
+        table.append((f"{name}: standing / fresh wall", f"{standing / fresh:.2f}x", ""))
+    return table
+
+
+PARTS = ("refresh", "load", "monitor", "memory", "stages")
+
+
+def other_part(part: str, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """Run the part's own bench (its output passes through) and read its results file."""
+    script, extra, result = {
+        "load": ("bench_load.py", [], "load.json"),
+        "monitor": ("bench_monitor.py", ["--tenants", "100"], "monitor.json"),
+        "memory": ("bench_memory.py", ["--skip-small", "--queries", "300", *(
+            ["--portfolio-store", str(args.memory_store)] if args.memory_store else [])],
+                   "memory.json"),
+        "stages": ("bench_orchestration.py", ["--database", "postgres"],
+                   "orchestration-postgres.json"),
+    }[part]
+    subprocess.run([sys.executable, str(REPO / "bench" / script), *extra], cwd=REPO, check=True)
+    found = json.loads((REPO / "bench" / "results" / result).read_text())
+    return globals()[f"{part}_rows"](found)
+
+
+def load_rows(results: list[dict]) -> list[tuple[str, str, str]]:
+    table = []
+    for r in results:
+        note = (f"{r['accepted']}/{r['runs']} accepted, {r['completed']} completed, "
+                f"{r['lost']} lost, {r['duplicated']} duplicated; HTTP {r['statuses']}")
+        table.append((f"flow-run API under load, {r['database']}: create p50 / p95",
+                      f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms", note))
+    return table
+
+
+def monitor_rows(found: dict) -> list[tuple[str, str, str]]:
+    runs = found["runs_s"]["normal"]
+    return [(f"monitor, {found['tenants']} tenants, a normal week: median wall",
+             f"{statistics.median(runs):.2f} s", f"first run {runs[0]:.2f} s; target < 2 s")]
+
+
+def memory_rows(rows: list[list[str]]) -> list[tuple[str, str, str]]:
+    return [(f"memory: {name}", value, note) for name, value, note in rows
+            if "tenants" in name and "query incl. embedding" in name]
+
+
+def stages_rows(found: dict) -> list[tuple[str, str, str]]:
+    table = []
+    for name, row in found["stages"].items():
+        note = f"task - library, medians; library {1000 * row['library_s']:.1f} ms; target < 6 ms"
+        table.append((f"Prefect overhead per stage, PostgreSQL server: {name}",
+                      f"{1000 * (row['task_s'] - row['library_s']):.1f} ms", note))
+    return table
+
+
+def print_table(table: list[tuple[str, str, str]]) -> None:
+    width = max(len(row[0]) for row in table)
+    print("\nScale-out on this machine (each part measured in this run)")
+    print(f"{'measure':<{width}}  {'value':>12}  note")
+    for name, value, note in table:
+        print(f"{name:<{width}}  {value:>12}  {note}")
 
 
 if __name__ == "__main__":
