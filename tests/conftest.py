@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -82,19 +83,45 @@ def prefect_api(tmp_path_factory):
                 updates=no_beats):
             yield
         return
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+
     from liftos_app.flows.server import drop_database
 
     url, port = postgres_database(), free_port()
     api = f"http://127.0.0.1:{port}/api"
     log = tmp_path_factory.mktemp("prefect-server") / "server.log"
     env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_UI_ENABLED": "false"}
+    server = local_server(prefect_server_command(url, port), f"{api}/health", log, env=env,
+                          timeout=180)
     try:
-        with local_server(prefect_server_command(url, port), f"{api}/health", log, env=env,
-                          timeout=180), temporary_settings(updates={PREFECT_API_URL: api,
-                                                                    **no_beats}):
+        # Threads a test starts (a flow run in the background) do not inherit the settings
+        # context: it becomes the process-wide default too, as in Prefect's own harness.
+        with server, temporary_settings(updates={PREFECT_API_URL: api, **no_beats}), \
+                _temporary_global_settings_context(get_settings_context()):
             yield
+            _drain_logs_and_events()
     finally:
         drop_database(url)
+
+
+def _drain_logs_and_events() -> None:
+    """Send the session's last logs and events before its server stops (as the harness does)."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        with contextlib.suppress(RuntimeError):  # never started
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())
 
 
 @pytest.fixture(scope="session")
