@@ -142,15 +142,15 @@ def main() -> int:
 @contextlib.contextmanager
 def prefect_server(database: str):
     """A Prefect server for the bench, its API URL set in this process's settings."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
     if database == "sqlite":
         with prefect_test_harness(server_startup_timeout=60):
             yield
         return
-    sys.path.insert(0, str(REPO / "bench"))
+    sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests")]
     from bench_load import start_server
+    from support import prefect_api_at
 
     from liftos_app.flows.server import drop_database
 
@@ -160,7 +160,7 @@ def prefect_server(database: str):
                                             "PREFECT_UI_ENABLED": "false"}, port,
                                home / "server.log")
     try:
-        with temporary_settings(updates={PREFECT_API_URL: api}):
+        with prefect_api_at(api):
             yield
     finally:
         server.terminate()

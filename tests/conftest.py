@@ -19,6 +19,7 @@ from support import (
     local_server,
     postgres_database,
     postgres_unreachable,
+    prefect_api_at,
     prefect_server_command,
 )
 
@@ -70,11 +71,7 @@ def prefect_api(tmp_path_factory):
     PostgreSQL where one answers (CI, production): on SQLite's single writer, flows waited
     seconds for their state writes (a weekly refresh took 8-10 s against 6-7 s). Else (a laptop)
     Prefect's SQLite test harness; the report header says which."""
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        temporary_settings,
-    )
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
     no_beats = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
@@ -83,8 +80,6 @@ def prefect_api(tmp_path_factory):
                 updates=no_beats):
             yield
         return
-    from prefect.context import _temporary_global_settings_context, get_settings_context
-
     from liftos_app.flows.server import drop_database
 
     url, port = postgres_database(), free_port()
@@ -94,10 +89,7 @@ def prefect_api(tmp_path_factory):
     server = local_server(prefect_server_command(url, port), f"{api}/health", log, env=env,
                           timeout=180)
     try:
-        # Threads a test starts (a flow run in the background) do not inherit the settings
-        # context: it becomes the process-wide default too, as in Prefect's own harness.
-        with server, temporary_settings(updates={PREFECT_API_URL: api, **no_beats}), \
-                _temporary_global_settings_context(get_settings_context()):
+        with server, prefect_api_at(api, no_beats):
             yield
             _drain_logs_and_events()
     finally:

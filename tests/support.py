@@ -93,6 +93,19 @@ def prefect_server_command(url: str, port: int) -> list[str]:
             "--port", str(port)]
 
 
+@contextlib.contextmanager
+def prefect_api_at(api: str, updates: dict | None = None) -> Iterator[None]:
+    """Prefect's API URL (and ``updates``: setting -> value) for this process and its threads:
+    a thread does not inherit the settings context (a flow run in a test's thread, nutpie's
+    progress callback) and would start a temporary server of its own. As Prefect's harness."""
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api, **(updates or {})}), \
+            _temporary_global_settings_context(get_settings_context()):
+        yield
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
