@@ -146,11 +146,9 @@ def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), sourc
 
 def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
                    progress: ProgressCallback | None = None, owner: str = ""):
-    import nutpie
-
     key = spec.signature(design.n_geos, "nutpie")
     started = time.perf_counter()
-    compiled, cache_hit = _compiled(key, design, spec, nutpie.compile_pymc_model)
+    compiled, cache_hit = _compiled(key, design, spec)
     if cache_hit:
         compiled = compiled.with_data(**design.data_arrays())
     if owner:
@@ -162,7 +160,7 @@ def _sample_nutpie(design: Design, spec: ModelSpec, options: FitOptions,
     return idata, compile_s, cache_hit, time.perf_counter() - started
 
 
-def _compiled(key: str, design: Design, spec: ModelSpec, compile_model: Callable) -> tuple[Any, bool]:
+def _compiled(key: str, design: Design, spec: ModelSpec) -> tuple[Any, bool]:
     """The compiled model of signature ``key`` and whether it was already here. One lock per
     signature: a fit that finds another compiling its signature waits and reuses the result
     (two threads compiling the same graph take twice the CPU for one model)."""
@@ -175,7 +173,9 @@ def _compiled(key: str, design: Design, spec: ModelSpec, compile_model: Callable
                 _compiled_models.move_to_end(key)
                 return compiled, True
         log.info("compiling model %s (first fit of this shape in this process)", key)
-        compiled = compile_model(build_model(design, spec))
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(build_model(design, spec))
         with _cache_lock:
             _compiled_models[key] = compiled
             while len(_compiled_models) > _CACHE_SIZE:
