@@ -69,27 +69,40 @@ def test_a_killed_run_is_marked_crashed_and_its_server_stopped(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["run", "--tenant", "ghost"], ["monitor", "--tenant", "ghost"]])
-def test_an_unknown_tenant_is_one_line_not_tracebacks(tmp_path, command):
+def test_an_unknown_tenant_is_one_line_before_any_server_starts(tmp_path, command):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), LIFTOS_HOME=str(tmp_path / "home"),
                PREFECT_SERVER_ANALYTICS_ENABLED="false")
     done = subprocess.run([sys.executable, "-m", "liftos_app.cli", *command], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode != 0
-    assert "unknown tenant 'ghost'" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: unknown tenant 'ghost'")
     assert "Traceback" not in done.stdout + done.stderr
-    assert "Error logging to API" not in done.stderr
+    assert not (tmp_path / "prefect" / "prefect.db").exists()  # no local API was started
 
 
 def test_a_slow_first_start_of_the_local_api_is_waited_for(tmp_path):
     """A busy machine migrates a new PREFECT_HOME's database slower than Prefect's default
-    wait; a 1 s setting stands in for it (a new database needs several seconds)."""
+    wait; a 1 s setting stands in for it (a new database needs several seconds). The run then
+    fails on bad data inside the flow: one line naming the stage, file, row and rule."""
+    import polars as pl
+
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    bad = tmp_path / "bad.csv"
+    pl.read_csv(DEMO_DATA).with_columns(pl.when(pl.int_range(pl.len()) == 9).then(-5.0)
+                                        .otherwise(pl.col("tv")).alias("tv")).write_csv(bad)
+    write_tenant(tenants, "acme", bad)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), LIFTOS_HOME=str(tmp_path / "home"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               LIFTOS_TENANTS_DIR=str(tenants), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
-    done = subprocess.run([sys.executable, "-m", "liftos_app.cli", "monitor", "--tenant", "ghost"],
+    done = subprocess.run([sys.executable, "-m", "liftos_app.cli", "run", "--tenant", "acme"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
                           check=False)
-    assert "unknown tenant 'ghost'" in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 1, done.stderr[-2000:]
+    error = done.stderr.splitlines()[-1]
+    assert error.startswith("error: run ") and "stage 'validate-input' failed" in error, error
+    assert "bad.csv" in error and "'tv'" in error and "line 11" in error, error
     assert "Traceback" not in done.stdout + done.stderr
+    assert "Error logging to API" not in done.stderr

@@ -75,6 +75,7 @@ def add_recovery_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    resolvable(args.tenant, args.template, args.data)
     from liftos.validation.runner import ValidationOptions
     from liftos_app.flows.embedded import embedded_api
     from liftos_app.flows.refresh import mmm_refresh
@@ -106,6 +107,15 @@ def run_command(args: argparse.Namespace) -> int:
     if (fit_dir / "brief.md").exists():
         print(f"\nThe brief ({fit_dir / 'brief.md'}):\n\n{(fit_dir / 'brief.md').read_text()}")
     return 0
+
+
+def resolvable(tenant: str, template: str | None = None, data: str | None = None) -> None:
+    """Resolve the tenant before a run starts: an unknown tenant or a broken tenant file is
+    one line at once, not after the local Prefect API has started (seconds; tens on a new
+    PREFECT_HOME). The run resolves it again, from the same files."""
+    from liftos.tenancy import load_tenant
+
+    load_tenant(tenant, template=template, data=data)
 
 
 def print_recovery(recovery: dict | None) -> None:
@@ -149,6 +159,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def monitor_command(args: argparse.Namespace) -> int:
+    for tenant in args.tenant or []:
+        resolvable(tenant, data=args.data)
     from liftos_app.flows.embedded import embedded_api
     from liftos_app.flows.monitor import monitor
 
