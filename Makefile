@@ -12,6 +12,11 @@ export UV_FIND_LINKS
 INSTALL = $(PIP) install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python -e $(1) \
 	|| $(PIP) install -q -e $(1)
 
+# Test processes (pytest-xdist, whole modules each): the suite waits on servers, subprocesses and
+# heartbeats as much as it computes, so two processes keep 2 cores busy. 0 runs in one process.
+TEST_WORKERS ?= 2
+PYTEST = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 .PHONY: demo test test-fast lint bench install clean
 
 $(BIN)/python:
@@ -35,10 +40,10 @@ lint: install
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_fit.py

@@ -59,6 +59,23 @@ def shared_data() -> Path:
     return folder
 
 
+# Serial seconds per module (CI, 2026-12-01): pytest-xdist hands whole modules (--dist loadfile)
+# to its workers in collection order, so the longest go first and the short ones fill the gaps
+# at the end instead of one worker finishing a long module alone.
+MODULE_SECONDS = {
+    "test_postgres.py": 355, "test_cluster.py": 286, "test_validation.py": 212,
+    "test_orchestration.py": 210, "test_server_e2e.py": 203, "test_model.py": 167,
+    "test_install.py": 145, "test_planning.py": 140, "test_priors.py": 121,
+    "test_recovery.py": 118, "test_api.py": 104, "test_ingest_sources.py": 99,
+    "test_embedded.py": 65, "test_hub.py": 55, "test_signals.py": 48, "test_cli.py": 47,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))  # stable: within a
+    #                                                                      module, file order
+
+
 def pytest_report_header() -> str:
     reason = postgres_unreachable()
     return ("Prefect test server: " + (f"SQLite ({reason})" if reason else

@@ -20,8 +20,10 @@ BUNDLED_DATA = REPO / "tests" / "data"
 DEMO_DATA = REPO / "tenants" / "data" / "ecommerce_demo.csv"
 POSTGRES_ADMIN_URL = os.environ.get("LIFTOS_TEST_POSTGRES_URL",
                                     "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-# gRPC reads its trusted roots once per process: the fake Google Ads certificate lives here.
-FAKES_CERT_DIR = Path(tempfile.mkdtemp(prefix="liftos-test-fakes-"))
+# gRPC reads its trusted roots once per process: the fake Google Ads certificate lives here. The
+# pytest-xdist workers inherit the controller's folder (and its roots variable): one certificate.
+FAKES_CERT_DIR = Path(os.environ.setdefault("LIFTOS_TEST_FAKES_CERTS",
+                                            tempfile.mkdtemp(prefix="liftos-test-fakes-")))
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
