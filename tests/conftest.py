@@ -59,7 +59,7 @@ def shared_data() -> Path:
     return folder
 
 
-# Serial seconds per module (CI, 2026-12-01): pytest-xdist hands whole modules (--dist loadfile)
+# Serial seconds per module (this machine, 2026-12-01): pytest-xdist hands whole modules (--dist loadfile)
 # to its workers in collection order, so the longest go first and the short ones fill the gaps
 # at the end instead of one worker finishing a long module alone.
 MODULE_SECONDS = {
@@ -72,8 +72,8 @@ MODULE_SECONDS = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))  # stable: within a
-    #                                                                      module, file order
+    """Longest modules first; the sort is stable, so each module keeps its file order."""
+    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))
 
 
 def pytest_report_header() -> str:
