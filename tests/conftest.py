@@ -60,8 +60,8 @@ def shared_data() -> Path:
 
 
 # Serial seconds per module (this machine, 2026-12-01): pytest-xdist hands whole modules
-# (--dist loadfile) to its workers in collection order, so the longest go first and the short ones fill the gaps
-# at the end instead of one worker finishing a long module alone.
+# (--dist loadfile) to its workers in collection order, so the longest go first and the
+# short ones fill the gaps at the end instead of one worker finishing a long module alone.
 MODULE_SECONDS = {
     "test_postgres.py": 355, "test_cluster.py": 286, "test_validation.py": 212,
     "test_orchestration.py": 210, "test_server_e2e.py": 203, "test_model.py": 167,
