@@ -4,6 +4,8 @@ local cluster described by ``deployments/dask-cluster.yaml``.
 The address is resolved when the first task is submitted (not at import), in this order:
 the flow run's ``dask_address`` parameter, the Prefect Variable ``liftos-dask-address``, the
 ``LIFTOS_DASK_ADDRESS`` environment variable. A flow that submits nothing starts no cluster.
+A configured scheduler is used even where the process already holds another Dask client;
+with none configured, such a client's cluster is used (prefect-dask's rule) before a new one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 from prefect.context import FlowRunContext
 from prefect.utilities.importtools import from_qualified_name
 from prefect_dask import DaskTaskRunner
+from prefect_dask.client import PrefectDaskClient
 
 from liftos.errors import LiftOSError
 from liftos.settings import settings
@@ -82,6 +85,8 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
                 self.resolved_cluster_class = from_qualified_name(name)
                 self.cluster_kwargs = kwargs
         try:
+            if self._client is None and self.address:
+                return self._connect(self.address)
             return DaskTaskRunner.client.fget(self)
         except OSError as exc:
             if not self.address:
@@ -90,6 +95,15 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
                 f"the Dask scheduler {self.address} (from {origin}) does not answer: start it "
                 f"(`liftos cluster up`), or point {ADDRESS_VARIABLE} / {ADDRESS_ENV} elsewhere "
                 "(unset, a run starts a local cluster)") from exc
+
+    def _connect(self, address: str) -> PrefectDaskClient:
+        """A client of ``address`` itself: prefect-dask would use any Dask client already open
+        in this process instead (a notebook's, an in-process worker's), and the run would go
+        to a cluster nobody configured."""
+        self._connect_to = address
+        self._client = self._exit_stack.enter_context(
+            PrefectDaskClient(address, **self.client_kwargs))
+        return self._client
 
 
 def home_worker(client: Any, tenant: str) -> str | None:

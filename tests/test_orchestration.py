@@ -290,6 +290,20 @@ def test_dask_address_comes_from_variable_then_environment(prefect_api, monkeypa
     assert configured_address() == (None, "none configured")
 
 
+def test_a_dask_client_already_open_does_not_divert_the_run_from_its_scheduler(dask_cluster):
+    """A process that already holds a Dask client (a notebook's, an in-process worker's) still
+    sends the fit to the configured scheduler, not to the cluster that client happens to reach."""
+    from distributed import Client, LocalCluster
+
+    from liftos_app.flows.dask_runner import LiftOSDaskTaskRunner
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                      silence_logs=40) as configured, Client(dask_cluster) as stray:
+        assert stray.scheduler.address == dask_cluster.scheduler_address
+        with LiftOSDaskTaskRunner(address=configured.scheduler_address) as runner:
+            assert runner.client.scheduler.address == configured.scheduler_address
+
+
 def test_refresh_with_memory_priors_calibrates_on_the_model_in_service(tenants, dask_cluster):
     from liftos.model.spec import ModelSpec
 
