@@ -33,7 +33,7 @@ from liftos.features.transforms import (
 from liftos.settings import settings
 
 TENANT_KEYS = {"tenant", "template", "overrides", "timezone", "data", "sources", "planning",
-               "language", "surfacing", "signals"}
+               "language", "surfacing", "signals", "experiments"}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

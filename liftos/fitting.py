@@ -3,6 +3,7 @@ the columns, load, fit, save. The refresh stages over tenants are `liftos.refres
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class FitRequest:
     geo_column: str | None = None
     template: str = "generic"
     tenant_config: Path | None = None
+    lift_tests: Path | None = None
     options: FitOptions = FitOptions()
 
 
@@ -78,7 +80,24 @@ def load_request(request: FitRequest) -> tuple[Panel, ModelSpec]:
     columns = ColumnSpec(request.date_column, request.target, request.channels, request.controls,
                          request.geo_column)
     panel = load_panel(request.data, columns, week_start=template.week_start)
-    return panel, ModelSpec(template, request.channels, request.controls, request.target)
+    spec = ModelSpec(template, request.channels, request.controls, request.target)
+    return panel, dataclasses.replace(spec, calibrations=lift_calibrations(request, panel))
+
+
+def lift_calibrations(request: FitRequest, panel: Panel) -> tuple:
+    """The request's lift tests within the data's weeks, as calibration terms; the others
+    become notes of the panel (they show in the report)."""
+    from liftos.validation.lift import read_lift_tests, split_within
+
+    if request.lift_tests is None:
+        return ()
+    tests, outside = split_within(read_lift_tests(request.lift_tests, request.channels),
+                                  panel.dates)
+    panel.notes.extend(f"lift test {t.label()} is outside the data's weeks: not used"
+                       for t in outside)
+    if tests:
+        panel.notes.append(f"{len(tests)} lift test(s) from {request.lift_tests} calibrate the fit")
+    return tuple(t.calibration() for t in tests)
 
 
 def fit_and_save(request: FitRequest, out_dir: str | Path, report: bool = True):

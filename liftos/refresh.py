@@ -96,10 +96,16 @@ class Features(Record):
     n_parameters: int
     spec_sha256: str
     code_version: str
+    lift_tests: tuple[str, ...] = ()          # experiments calibrating this fit
+    lift_tests_waiting: tuple[str, ...] = ()  # experiments outside these weeks
 
     def describe(self) -> str:
+        tests = f"; {len(self.lift_tests)} lift test(s) as calibration" if self.lift_tests else ""
+        if self.lift_tests_waiting:
+            tests += (f"; {len(self.lift_tests_waiting)} outside these weeks, not used: "
+                      + ", ".join(self.lift_tests_waiting))
         return (f"features of {self.panel.weeks} weeks: {self.n_parameters} parameters, model "
-                f"signature {self.signature[:12]}, spec {self.spec_sha256[:12]}")
+                f"signature {self.signature[:12]}, spec {self.spec_sha256[:12]}{tests}")
 
 
 class FittedModel(Record):
@@ -202,13 +208,18 @@ def validate_input(landed: LandedInput, until: str | None = None) -> ValidatedPa
 def build_features(validated: ValidatedPanel, memory_priors: float | None = None) -> Features:
     """The model specification and its design matrix, written for audit and for the fit.
 
-    With ``memory_priors`` (a widening factor), what the tenant's champion implies for
-    each channel's contribution over these weeks enters the spec as calibration terms."""
+    The tenant's lift tests whose window lies within these weeks enter the spec as calibration
+    terms. With ``memory_priors`` (a widening factor), so does what the tenant's champion
+    implies for each channel's contribution over these weeks."""
+    from liftos.validation.lift import split_within
+
     tenant = validated.tenant.config
     panel, spec = _panel_and_spec(validated, tenant)
+    tests, waiting = split_within(tenant.lift_tests(), panel.dates)
+    calibrations = tuple(t.calibration() for t in tests)
     if memory_priors is not None:
-        spec = dataclasses.replace(spec, calibrations=_champion_calibrations(
-            validated.tenant, panel, memory_priors))
+        calibrations += _champion_calibrations(validated.tenant, panel, memory_priors)
+    spec = dataclasses.replace(spec, calibrations=calibrations)
     design = build_design(panel, spec, source=validated.source_path)
     signature = spec.signature(design.n_geos, "model")
     spec_sha256 = spec.sha256()
@@ -221,7 +232,9 @@ def build_features(validated: ValidatedPanel, memory_priors: float | None = None
     return Features(panel=validated, spec_path=str(out / "spec.json"),
                     features_path=str(out / "features.parquet"), signature=signature,
                     n_parameters=spec.n_parameters(design.n_geos), spec_sha256=spec_sha256,
-                    code_version=code_version())
+                    code_version=code_version(),
+                    lift_tests=tuple(t.label() for t in tests),
+                    lift_tests_waiting=tuple(t.label() for t in waiting))
 
 
 def fit_model(features: Features, options: ModelOptions, progress=None) -> FittedModel:

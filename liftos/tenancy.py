@@ -9,6 +9,7 @@ A tenant file (``tenants/<name>.yaml``, or any path) extends the template/overri
     data: {path: data/acme.csv, date_column: date, target: revenue}
     overrides: {channels: {tv: {adstock: {max_lag: 10}}}}
     language: de    # the weekly brief's language (default en)
+    experiments: experiments.csv   # lift tests: calibration terms in every refresh
 
 Relative data paths are resolved against the tenant file's folder. Channels and controls default
 to the template's.
@@ -112,11 +113,20 @@ class Tenant(BaseModel):
     language: str = "en"   # the weekly brief's language (numbers read and written in its format)
     surfacing: PromptPanel | None = None  # Lift Surfacing: the brand, competitors and prompts
     signals: tuple[str, ...] = ()  # sentiment / visibility as controls of the model
+    experiments: Path | None = None  # lift tests (channel, window, lift, se) that calibrate fits
 
     @property
     def model_controls(self) -> tuple[str, ...]:
         """The data file's controls, then the signals the tenant names."""
         return (*self.columns.controls, *self.signals)
+
+    def lift_tests(self) -> list:
+        """The tenant's experiments, read and checked now (the file may have grown since the
+        tenant was loaded); see :mod:`liftos.validation.lift` for the format."""
+        from liftos.validation.lift import read_lift_tests
+
+        return [] if self.experiments is None else read_lift_tests(self.experiments,
+                                                                   self.columns.channels)
 
     def describe(self) -> str:
         return (f"tenant {self.name}: template {self.template.name}, "
@@ -176,13 +186,17 @@ def load_tenant(name_or_path: str | Path, template: str | None = None,
         geo_column=source.geo_column)
     if not columns.channels:
         raise ConfigError(f"{path}: no channels: list them under 'data.channels' or in the template")
-    return Tenant(name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
-                  data_path=data_path, columns=columns, config_source=str(path), sources=sources,
-                  planning=_planning(raw.get("planning"), path),
-                  language=_language(raw.get("language", "en"), path),
-                  surfacing=None if raw.get("surfacing") is None else _section(
-                      PromptPanel, raw["surfacing"], path, "surfacing", "prompt panel"),
-                  signals=_signals(raw.get("signals"), path, columns))
+    tenant = Tenant(
+        name=name, template=resolved, timezone=_timezone(raw.get("timezone", "UTC"), path),
+        data_path=data_path, columns=columns, config_source=str(path), sources=sources,
+        planning=_planning(raw.get("planning"), path),
+        language=_language(raw.get("language", "en"), path),
+        surfacing=None if raw.get("surfacing") is None else _section(
+            PromptPanel, raw["surfacing"], path, "surfacing", "prompt panel"),
+        signals=_signals(raw.get("signals"), path, columns),
+        experiments=_experiments(raw.get("experiments"), path))
+    tenant.lift_tests()  # a bad experiments file fails here, before any run starts
+    return tenant
 
 
 def _tenant_path(name_or_path: str | Path) -> Path:
@@ -215,6 +229,18 @@ def _signals(raw: object, path: Path, columns: ColumnSpec) -> tuple[str, ...]:
     if clash:
         raise ConfigError(f"{path}: key 'signals': {clash} already name data columns")
     return tuple(raw)
+
+
+def _experiments(raw: object, path: Path) -> Path | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{path}: key 'experiments': expected the path of a lift-test file "
+                          f"(.csv or .yaml), got {raw!r}")
+    found = Path(raw) if Path(raw).is_absolute() else path.parent / raw
+    if not found.is_file():
+        raise ConfigError(f"{path}: key 'experiments': file not found: {found}")
+    return found.resolve()
 
 
 def _planning(raw: object, path: Path) -> PlanningConfig:

@@ -64,6 +64,48 @@ def test_tenant_file_errors_name_the_file_and_key(tmp_path):
         load_tenant(typo)
 
 
+def test_a_tenants_experiments_calibrate_its_features_and_bad_rows_are_named(tmp_path,
+                                                                           monkeypatch):
+    import json
+
+    from liftos.home import DataHome
+    from liftos.model.spec import Calibration
+    from liftos.refresh import build_features, land_input, tenant_ref, validate_input
+
+    monkeypatch.setenv("LIFTOS_HOME", str(tmp_path / "home"))
+    experiments = tmp_path / "experiments.csv"
+    experiments.write_text("channel,start,end,lift,se,name\n"
+                           "tv,2024-03-04,2024-03-25,52000,9000,spring test\n"
+                           "search,2031-01-06,2031-02-24,1000,100,next year\n")
+    path = write_tenant(tmp_path, "acme", DEMO_DATA, experiments="experiments.csv")
+    features = build_features(validate_input(land_input(tenant_ref(load_tenant(path),
+                                                                   DataHome()))))
+    spec = ModelSpec.from_dict(json.loads(Path(features.spec_path).read_text()))
+    assert spec.calibrations == (
+        Calibration("tv", 52000.0, 9000.0, "2024-03-04", "2024-03-25", "spring test"),)
+    assert features.describe().endswith(
+        "; 1 lift test(s) as calibration; 1 outside these weeks, not used: next year "
+        "(search, 2031-01-06 to 2031-02-24)")
+
+    experiments.write_text("channel,start,end,lift,se\ntv,2024-03-04,2024-03-25,52000,0\n")
+    with pytest.raises(InputError, match=r"experiments.csv, column 'se', line 2: Input should "
+                                         r"be greater than 0 \(got '0'\) \[rule: lift_test\]"):
+        load_tenant(path)
+    experiments.write_text("channel,start,end,lift,se\nradio,2024-03-04,2024-03-25,1,1\n")
+    with pytest.raises(InputError, match=r"column 'channel', line 2: channel 'radio' is not one "
+                                         r"the model has \(search, social, display, email, tv\)"):
+        load_tenant(path)
+    listed = tmp_path / "experiments.yaml"
+    listed.write_text("- channel: tv\n  start: 2024-03-04\n  end: 2024-03-25\n  lift: 5\n"
+                      "  se: 1\n- channel: tv\n  start: 2024-13-01\n  end: 2024-12-02\n"
+                      "  lift: 5\n  se: 1\n")
+    with pytest.raises(InputError, match=r"experiments.yaml, column 'start', line 7: expected a "
+                                         r"date YYYY-MM-DD \(got '2024-13-01'\)"):
+        load_tenant(write_tenant(tmp_path, "beta", DEMO_DATA, experiments=str(listed)))
+    with pytest.raises(ConfigError, match=r"gamma.yaml: key 'experiments': file not found: "):
+        load_tenant(write_tenant(tmp_path, "gamma", DEMO_DATA, experiments="nope.csv"))
+
+
 def test_data_folder_resolves_to_its_data_file(tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()

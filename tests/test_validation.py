@@ -79,7 +79,10 @@ def test_validate_command_with_lift_tests(tmp_path, capsys):
     assert "rolling-origin backtest MAPE (2 folds)" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {channel: tv}\n")
+    capsys.readouterr()
     assert main(["validate", str(tmp_path / "fit"), "--lift-tests", str(bad)]) == 2
+    assert f"{bad}, column 'start', line 1: Field required [rule: lift_test]" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -102,7 +105,12 @@ def test_a_model_without_carry_over_scores_lower_on_carry_over_data(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_lift_test_halves_the_confounded_channels_roas_error(tmp_path):
+def test_a_lift_test_halves_the_confounded_channels_roas_error(tmp_path, capsys):
+    """Through the product: `liftos fit --lift-tests FILE` (a third experiment, after the data
+    ends, is noted and not used)."""
+    from liftos.model.results import FitResult
+    from liftos_app.cli import main
+
     frame = pl.read_csv(BUNDLED_DATA / "mmm_roas_data.csv")
     truth = {k: float((frame["y"] - frame[f"y0{i}"]).sum() / frame[k].sum())
              for i, k in ((1, "x1"), (2, "x2"))}
@@ -116,9 +124,19 @@ def test_a_lift_test_halves_the_confounded_channels_roas_error(tmp_path):
         lift = float((frame["y"] - frame["y01"])[start:start + 8].sum())
         tests.append(LiftTest(channel="x1", start=dates[start], end=dates[start + 7], lift=lift,
                               se=0.1 * lift, name=f"geo test {start}"))
+    later = LiftTest(channel="x1", start="2031-01-06", end="2031-02-24", lift=1.0, se=1.0,
+                     name="next year")
+    experiments = tmp_path / "experiments.csv"
+    pl.DataFrame([t.model_dump() for t in (*tests, later)]).write_csv(experiments)
     plain = mmm.fit(panel, spec, OPTIONS)
-    calibrated = mmm.fit(panel, dataclasses.replace(
-        spec, calibrations=tuple(t.calibration() for t in tests)), OPTIONS)
+    assert main(["fit", str(path), "--date-column", "date", "--target", "y", "--channels",
+                 "x1,x2", "--draws", "500", "--tune", "500", "--chains", "2", "--no-progress",
+                 "--no-report", "--lift-tests", str(experiments), "--out",
+                 str(tmp_path / "calibrated")]) == 0
+    assert ("note: lift test next year (x1, 2031-01-06 to 2031-02-24) is outside the data's "
+            "weeks: not used") in capsys.readouterr().err
+    calibrated = FitResult.load(tmp_path / "calibrated")
+    assert calibrated.spec.calibrations == tuple(t.calibration() for t in tests)
     error = {label: abs(r.summary()["channels"]["x1"]["roas_mean"] / truth["x1"] - 1)
              for label, r in (("plain", plain), ("calibrated", calibrated))}
     # Measured with one 8-week test: +99% -> +42..45%; the confounder doubles x1's ROAS.
@@ -126,6 +144,52 @@ def test_a_lift_test_halves_the_confounded_channels_roas_error(tmp_path):
     agreement = lift_agreement(plain, tests)
     assert not any(a.contains for a in agreement)  # the confounded model over-predicts both
     assert all(a.predicted_low > a.test.lift for a in agreement)
+
+
+class _Submitted:
+    """What ``submit_refits`` asked to run (the refits themselves are not run here)."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.args[0]
+
+
+def test_refits_of_a_calibrated_fit_keep_only_the_lift_tests_they_can_match(synthetic_fit):
+    """A refit on fewer weeks keeps the experiments inside its weeks; a refit whose KPI or
+    spend is not the real one (twin, recovery replicas, the shuffled channel) keeps none of
+    what was measured in the real world; the placebo refit keeps all."""
+    from liftos.model.spec import Calibration
+    from liftos.validation.runner import submit_refits
+
+    dates = [str(d) for d in synthetic_fit.panel.dates]
+    shares = synthetic_fit.summary()["channels"]
+    strongest = max(shares, key=lambda c: shares[c]["share_mean"])
+    other = next(c for c in synthetic_fit.spec.channels if c != strongest)
+    early = Calibration(other, 1000.0, 100.0, dates[10], dates[17], "early test")
+    late = Calibration(other, 1000.0, 100.0, dates[-4], dates[-1], "test in the holdout weeks")
+    shuffled = Calibration(strongest, 1000.0, 100.0, dates[20], dates[27], "strongest's test")
+    result = dataclasses.replace(synthetic_fit, spec=dataclasses.replace(
+        synthetic_fit.spec, calibrations=(early, late, shuffled)))
+    jobs = submit_refits(result, ValidationOptions(holdout_weeks=8, backtest_folds=2,
+                                                   recovery=RecoveryOptions(replicas=2)),
+                         _Submitted)
+
+    def kept(job) -> tuple:
+        return job.args[1].calibrations
+
+    assert kept(jobs["holdout"]) == (early, shuffled)
+    assert kept(jobs["placebo"]) == (early, late, shuffled)
+    assert kept(jobs["shuffle"]) == (early, late)
+    assert kept(jobs["twin"]) == ()
+    assert [kept(job) for job in jobs["recovery"].jobs] == [(), ()]
+    for name in ("fold0", "fold1", "window0", "window1"):
+        weeks = jobs[name].args[0].dates
+        assert kept(jobs[name]) == tuple(
+            c for c in (early, late, shuffled)
+            if weeks.min() <= np.datetime64(c.start) and np.datetime64(c.end) <= weeks.max())
+    assert late not in kept(jobs["fold1"])
 
 
 def _validation(score: float, divergences: int = 0, mape: float | None = 0.05) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -119,6 +119,21 @@ class ModelSpec:
         return [ChannelBlock(tuple(self.channels[i] for i in idx), tuple(idx),
                              tuple(self.channel_config(self.channels[i]) for i in idx), b)
                 for b, idx in enumerate(groups.values())]
+
+    def calibrated_within(self, dates: np.ndarray) -> ModelSpec:
+        """Only the calibrations whose whole window lies within ``dates``: a refit on fewer
+        weeks (holdout, backtest fold, sub-window) cannot match a lift measured partly over
+        weeks it lacks."""
+        return replace(self, calibrations=tuple(
+            c for c in self.calibrations if window_within(c.start, c.end, dates)))
+
+    def uncalibrated(self, channels: tuple[str, ...] | None = None) -> ModelSpec:
+        """Without the calibrations of ``channels`` (None: all). A refit whose KPI or spend is
+        not the real one (a simulated twin, a recovery replica, a time-shuffled channel) must
+        not be pulled towards what was measured in the real world."""
+        kept = () if channels is None else tuple(
+            c for c in self.calibrations if c.channel not in channels)
+        return replace(self, calibrations=kept)
 
     def n_parameters(self, n_geos: int) -> int:
         """Free parameters, for the too-few-rows check and the data-to-parameter ratio."""
@@ -310,6 +325,14 @@ def _calibration_arrays(panel: Panel, spec: ModelSpec, y_scale: np.ndarray) -> d
     return {"calibration_mask": np.array(masks),
             "calibration_target": np.array([c.contribution / unit for c in spec.calibrations]),
             "calibration_sd": np.array([c.sd / unit for c in spec.calibrations])}
+
+
+def window_within(start: str | None, end: str | None, dates: np.ndarray) -> bool:
+    """Does the window start and end within ``dates`` and hold at least one of its weeks?"""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    return ((start is None or np.datetime64(start, "D") >= days.min())
+            and (end is None or np.datetime64(end, "D") <= days.max())
+            and bool(week_mask(days, start, end).any()))
 
 
 def week_mask(dates: np.ndarray, start: str | None, end: str | None) -> np.ndarray:

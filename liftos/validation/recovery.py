@@ -240,8 +240,8 @@ def start(result, options: RecoveryOptions, thresholds: RecoveryThresholds,
     for k in range(options.replicas):
         family = options.families[k % len(options.families)]
         drawn = replica(result, k, family, options.seed, fitted)
-        jobs.append((submit or _now)(recover, drawn.panel, result.spec, fit_options,
-                                     drawn.truth, family))
+        jobs.append((submit or _now)(recover, drawn.panel, result.spec.uncalibrated(),
+                                     fit_options, drawn.truth, family))
     return Pending(result, jobs, shape, thresholds, cache, started)
 
 

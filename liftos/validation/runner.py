@@ -102,8 +102,9 @@ def submit_refits(result: FitResult, options: ValidationOptions, run: Callable,
     jobs: dict[str, Any] = {}
     if options.holdout_weeks:
         train, full = holdout_split(result.panel, options.holdout_weeks)
-        jobs["holdout"], jobs["holdout_scored"] = (run(mmm.fit, train, result.spec, fit_options),
-                                                   _Done(full))
+        jobs["holdout"], jobs["holdout_scored"] = (
+            run(mmm.fit, train, result.spec.calibrated_within(train.dates), fit_options),
+            _Done(full))
     if options.placebo:
         placebo_panel = with_placebo(result.panel, options.seed)
         placebo_spec = dataclasses.replace(result.spec, channels=(*result.spec.channels, PLACEBO))
@@ -113,7 +114,8 @@ def submit_refits(result: FitResult, options: ValidationOptions, run: Callable,
     folds = rolling_origins(result.panel, options.backtest_folds, options.holdout_weeks) if (
         options.backtest_folds and options.holdout_weeks) else []
     for k, (train, scored) in enumerate(folds):
-        jobs[f"fold{k}"] = run(mmm.fit, train, result.spec, fit_options)
+        jobs[f"fold{k}"] = run(mmm.fit, train, result.spec.calibrated_within(train.dates),
+                               fit_options)
         jobs[f"fold{k}_scored"] = _Done(scored)
     if options.recovery.replicas:
         jobs["recovery"] = start_recovery(result, options.recovery, result.spec.template.recovery,
@@ -218,12 +220,13 @@ def _submit_refutations(result, fit_options, seed: int, run) -> dict[str, Any]:
 
     summary = result.summary()["channels"]
     strongest = max(summary, key=lambda c: summary[c]["share_mean"])
-    jobs = {"shuffle": run(mmm.fit, time_shuffled(result.panel, strongest, seed), result.spec,
-                           fit_options)}
+    jobs = {"shuffle": run(mmm.fit, time_shuffled(result.panel, strongest, seed),
+                           result.spec.uncalibrated((strongest,)), fit_options)}
     for k, window in enumerate(subset_windows(result.panel)):
-        jobs[f"window{k}"] = run(mmm.fit, window, result.spec, fit_options)
+        jobs[f"window{k}"] = run(mmm.fit, window, result.spec.calibrated_within(window.dates),
+                                 fit_options)
     twin, truth = twin_panel(result, draw=result.n_draws // 2)
-    jobs["twin"] = run(mmm.fit, twin, result.spec, fit_options)
+    jobs["twin"] = run(mmm.fit, twin, result.spec.uncalibrated(), fit_options)
     jobs["twin_truth"] = _Done(truth)
     jobs["strongest"] = _Done(strongest)
     return jobs

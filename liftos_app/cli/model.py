@@ -24,6 +24,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="industry template name or path (default: %(default)s)")
     fit.add_argument("--tenant-config", type=Path, default=None,
                      help="tenant YAML (template + overrides); takes precedence over --template")
+    fit.add_argument("--lift-tests", type=Path, default=None,
+                     help="lift tests (CSV or YAML: channel, start, end, lift, se, name) that "
+                          "calibrate the fit; those outside the data's weeks are noted, not used")
     add_model_options(fit)
     fit.add_argument("--no-progress", action="store_true", help="hide the sampling progress bar")
     fit.add_argument("--no-report", action="store_true", help="skip the markdown/PNG report")
@@ -41,7 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="refits on known truths drawn on this spend (0: skip; default: "
                           "%(default)s)")
     val.add_argument("--lift-tests", type=Path, default=None,
-                     help="YAML list of {channel, start, end, lift, se, name}: compares the "
+                     help="lift tests (CSV or YAML: channel, start, end, lift, se, name): compares the "
                           "fit's 94%% interval of each channel's contribution over the test "
                           "window with the measured lift; it does not calibrate the fit")
     val.add_argument("--folds", type=int, default=0,
@@ -76,11 +79,14 @@ def fit_command(args: argparse.Namespace) -> int:
         data=args.data, date_column=args.date_column, target=args.target,
         channels=parse_list(args.channels), controls=parse_list(args.controls),
         geo_column=args.geo_column, template=args.template, tenant_config=args.tenant_config,
+        lift_tests=args.lift_tests,
         options=model_options(args, FitOptions, progress=not args.no_progress))
     if not request.channels:
         raise LiftOSError("--channels needs at least one spend column")
     print(f"fitting {len(request.channels)} channel(s) from {args.data} ...", file=sys.stderr)
     result = fit_and_save(request, args.out, report=not args.no_report)
+    for note in result.panel.notes:
+        print(f"note: {note}", file=sys.stderr)
     print_summary(result.summary(), args.out)
     return 0
 
@@ -100,21 +106,13 @@ def print_summary(summary: dict, out: Path) -> None:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    import yaml
-    from pydantic import ValidationError
-
-    from liftos.validation.lift import LiftTest
+    from liftos.validation.lift import read_lift_tests
     from liftos.validation.recovery import RecoveryOptions
     from liftos.validation.runner import ValidationOptions, validate
 
     if not (args.run_dir / "posterior.nc").exists():
         raise LiftOSError(f"{args.run_dir}: not a fit folder (no posterior.nc)")
-    tests = []
-    if args.lift_tests is not None:
-        try:
-            tests = [LiftTest(**row) for row in yaml.safe_load(args.lift_tests.read_text())]
-        except (OSError, TypeError, ValidationError, yaml.YAMLError) as exc:
-            raise LiftOSError(f"{args.lift_tests}: invalid lift tests: {exc}") from None
+    tests = [] if args.lift_tests is None else read_lift_tests(args.lift_tests)
     options = ValidationOptions(holdout_weeks=args.holdout_weeks, placebo=not args.no_placebo,
                                 refutations=not args.no_refutations,
                                 backtest_folds=args.folds, draws=args.draws, tune=args.draws,
