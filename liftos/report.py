@@ -15,6 +15,7 @@ def write_report(result, out_dir: str | Path) -> Path:
     import matplotlib
 
     from liftos.home import write_json
+    from liftos.validation.lift import calibration_rows
     from liftos.validation.runner import not_recoverable
 
     matplotlib.use("Agg")
@@ -31,8 +32,25 @@ def write_report(result, out_dir: str | Path) -> Path:
     write_json(out / "series.json", series_json(result))
     write_json(out / "curves.json", {"curves": curves})
     path = out / "report.md"
-    path.write_text(_markdown(summary, curves, not_recoverable(out)))
+    path.write_text(_markdown(summary, curves, not_recoverable(out))
+                    + _calibration_markdown(calibration_rows(result), summary["kpi"]["unit"]))
     return path
+
+
+def _calibration_markdown(rows: list[dict], unit: str) -> str:
+    if not rows:
+        return ""
+    lines = ["", "## Calibration", "",
+             (f"The fit was calibrated on {len(rows)} measurement(s) of a channel's contribution "
+              f"({unit}): lift tests, or what the champion implied (memory priors)."), "",
+             "| source | channel | weeks | measured (± se) | this fit (94% interval) |",
+             "|---|---|---|---:|---:|"]
+    for r in rows:
+        weeks = f"{r['start'] or 'start'} to {r['end'] or 'end'}"
+        lines.append(f"| {r['source']} | {r['channel']} | {weeks} | {r['measured']:,.0f} "
+                     f"(± {r['sd']:,.0f}) | {r['model_mean']:,.0f} ({r['model_low']:,.0f}–"
+                     f"{r['model_high']:,.0f}) |")
+    return "\n".join([*lines, ""])
 
 
 def data_uri(path: Path, width: int = 720) -> str:

@@ -131,12 +131,16 @@ def test_a_lift_test_halves_the_confounded_channels_roas_error(tmp_path, capsys)
     plain = mmm.fit(panel, spec, OPTIONS)
     assert main(["fit", str(path), "--date-column", "date", "--target", "y", "--channels",
                  "x1,x2", "--draws", "500", "--tune", "500", "--chains", "2", "--no-progress",
-                 "--no-report", "--lift-tests", str(experiments), "--out",
-                 str(tmp_path / "calibrated")]) == 0
+                 "--lift-tests", str(experiments), "--out", str(tmp_path / "calibrated")]) == 0
     assert ("note: lift test next year (x1, 2031-01-06 to 2031-02-24) is outside the data's "
             "weeks: not used") in capsys.readouterr().err
     calibrated = FitResult.load(tmp_path / "calibrated")
     assert calibrated.spec.calibrations == tuple(t.calibration() for t in tests)
+    report = (tmp_path / "calibrated" / "report.md").read_text()
+    assert "calibrated on 2 measurement(s)" in report
+    row = next(line for line in report.splitlines() if line.startswith("| geo test 40 | x1 |"))
+    assert f"{tests[0].lift:,.0f} (± {tests[0].se:,.0f})" in row, row
+    assert "Note: lift test next year (x1, 2031-01-06 to 2031-02-24) is outside" in report
     error = {label: abs(r.summary()["channels"]["x1"]["roas_mean"] / truth["x1"] - 1)
              for label, r in (("plain", plain), ("calibrated", calibrated))}
     # Measured with one 8-week test: +99% -> +42..45%; the confounder doubles x1's ROAS.

@@ -132,15 +132,31 @@ class LiftAgreement(BaseModel):
 
 def lift_agreement(result, tests: list[LiftTest]) -> list[LiftAgreement]:
     """Does the (uncalibrated) model's 94% interval for each test window contain the lift?"""
-    index = result.band_index()
-    contributions = result.contributions(index)                   # (s, G, T, C)
     out = []
     for test in tests:
-        inside = week_mask(result.panel.dates, test.start, test.end)
-        c = result.spec.channels.index(test.channel)
-        predicted = contributions[:, :, inside, c].sum(axis=(1, 2))
+        predicted = window_contribution(result, test.channel, test.start, test.end)
         low, high = hdi(predicted)
         out.append(LiftAgreement(test=test, predicted_mean=float(predicted.mean()),
                                  predicted_low=float(low), predicted_high=float(high),
                                  contains=bool(low <= test.lift <= high)))
     return out
+
+
+def window_contribution(result, channel: str, start: str | None, end: str | None):
+    """Posterior draws of ``channel``'s contribution over the window, summed over geos."""
+    inside = week_mask(result.panel.dates, start, end)
+    c = result.spec.channels.index(channel)
+    return result.contributions(result.band_index())[:, :, inside, c].sum(axis=(1, 2))
+
+
+def calibration_rows(result) -> list[dict]:
+    """Each calibration of the fit beside what the calibrated posterior says for its window:
+    a measurement the model could not come near is worth a look."""
+    rows = []
+    for c in result.spec.calibrations:
+        draws = window_contribution(result, c.channel, c.start, c.end)
+        low, high = hdi(draws)
+        rows.append({"source": c.source, "channel": c.channel, "start": c.start, "end": c.end,
+                     "measured": c.contribution, "sd": c.sd, "model_mean": float(draws.mean()),
+                     "model_low": float(low), "model_high": float(high)})
+    return rows
