@@ -132,9 +132,9 @@ class LiftAgreement(BaseModel):
 
 def lift_agreement(result, tests: list[LiftTest]) -> list[LiftAgreement]:
     """Does the (uncalibrated) model's 94% interval for each test window contain the lift?"""
-    out = []
+    out, draws = [], result.contributions(result.band_index())   # (s, G, T, C)
     for test in tests:
-        predicted = window_contribution(result, test.channel, test.start, test.end)
+        predicted = window_contribution(result, draws, test.channel, test.start, test.end)
         low, high = hdi(predicted)
         out.append(LiftAgreement(test=test, predicted_mean=float(predicted.mean()),
                                  predicted_low=float(low), predicted_high=float(high),
@@ -142,21 +142,23 @@ def lift_agreement(result, tests: list[LiftTest]) -> list[LiftAgreement]:
     return out
 
 
-def window_contribution(result, channel: str, start: str | None, end: str | None):
-    """Posterior draws of ``channel``'s contribution over the window, summed over geos."""
+def window_contribution(result, draws, channel: str, start: str | None, end: str | None):
+    """``channel``'s contribution over the window, summed over geos, per draw of ``draws``
+    (the fit's contributions, ``(s, G, T, C)``)."""
     inside = week_mask(result.panel.dates, start, end)
-    c = result.spec.channels.index(channel)
-    return result.contributions(result.band_index())[:, :, inside, c].sum(axis=(1, 2))
+    return draws[:, :, inside, result.spec.channels.index(channel)].sum(axis=(1, 2))
 
 
 def calibration_rows(result) -> list[dict]:
     """Each calibration of the fit beside what the calibrated posterior says for its window:
     a measurement the model could not come near is worth a look."""
-    rows = []
+    if not result.spec.calibrations:
+        return []
+    rows, draws = [], result.contributions(result.band_index())
     for c in result.spec.calibrations:
-        draws = window_contribution(result, c.channel, c.start, c.end)
-        low, high = hdi(draws)
+        window = window_contribution(result, draws, c.channel, c.start, c.end)
+        low, high = hdi(window)
         rows.append({"source": c.source, "channel": c.channel, "start": c.start, "end": c.end,
-                     "measured": c.contribution, "sd": c.sd, "model_mean": float(draws.mean()),
+                     "measured": c.contribution, "sd": c.sd, "model_mean": float(window.mean()),
                      "model_low": float(low), "model_high": float(high)})
     return rows
