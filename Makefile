@@ -9,6 +9,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # e.g. the CPU build of torch) is passed on.
 UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
 export UV_FIND_LINKS
+# A comma inside $(call ...) would split the argument: the extras list goes in a variable.
+BENCH_EXTRAS := ".[test,bench]"
 INSTALL = $(PIP) install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python -e $(1) \
 	|| $(PIP) install -q -e $(1)
 
@@ -28,7 +30,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
-	$(call INSTALL,".[test,bench]")
+	$(call INSTALL,$(BENCH_EXTRAS))
 	touch $@
 
 install: $(VENV)/.installed
