@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,23 @@ class DataHome:
 
     def tenant(self, tenant: str) -> Path:
         return self.root / "tenants" / tenant
+
+    def identity(self) -> str:
+        """A random id written when the home is first used. Cached stage results carry it in
+        their inputs, so a home deleted and made again at the same path never serves a cached
+        fit whose folder went with the old home."""
+        path = self.root / ".home-id"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self.root, delete=False) as tmp:
+                tmp.write(uuid.uuid4().hex)
+            try:
+                os.link(tmp.name, path)  # atomic: of two first users, one id wins
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp.name)
+        return path.read_text().strip()
 
     def folder(self, tenant: str, kind: str) -> Path:
         path = self.tenant(tenant) / kind

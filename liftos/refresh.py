@@ -50,6 +50,7 @@ class TenantRef(Record):
     data_path: str
     home: str
     config: Tenant
+    home_id: str = ""  # DataHome.identity(): a re-made home is another home to the caches
 
 
 class LandedInput(Record):
@@ -166,7 +167,8 @@ class RunSummary(Record):
 def tenant_ref(tenant: Tenant, home: DataHome) -> TenantRef:
     return TenantRef(tenant=tenant.name, config_source=tenant.config_source,
                      config_hash=tenant.config_hash(), template=tenant.template.name,
-                     data_path=str(tenant.data_path), home=str(home.root), config=tenant)
+                     data_path=str(tenant.data_path), home=str(home.root), config=tenant,
+                     home_id=home.identity())
 
 
 # ----------------------------------------------------------------------------------- stages

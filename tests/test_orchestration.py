@@ -170,6 +170,26 @@ def test_crash_after_fit_then_rerun_does_not_refit(tenants, dask_cluster, monkey
     assert states["summarize-run"] == "Completed" and states["remember-run"] == "Completed"
 
 
+def test_a_data_home_deleted_and_made_again_refits_rather_than_failing(tenants, dask_cluster):
+    """`rm -rf .liftos` then the same run: the cached fit's folder went with the old home, so
+    the fit runs again (before, the run failed: 'missing its summary.json')."""
+    import shutil
+
+    from chromadb.api.client import SharedSystemClient
+
+    write_tenant(tenants, "acme", DEMO_DATA)
+    options = {"seed": 12}  # inputs no other test uses
+    first = run_refresh(dask_cluster, options=options)
+    assert first.is_completed(), first.message
+    shutil.rmtree(tenants.parent / "home")
+    # As in the real case (a new `liftos run` process), no Chroma client of the old home is open.
+    SharedSystemClient.clear_system_cache()
+    second = run_refresh(dask_cluster, options=options)
+    assert second.is_completed(), second.message
+    assert task_states(flow_run_id(second))["fit-model"] == "Completed"
+    assert (Path(second.result().fit_dir) / "summary.json").exists()
+
+
 def test_portfolio_refreshes_tenants_in_parallel_and_names_failures(tenants, dask_cluster,
                                                                      tmp_path):
     from liftos.model.options import ModelOptions
