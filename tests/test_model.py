@@ -69,6 +69,9 @@ def _simulated(tmp_path_factory, seed):
 
 @pytest.fixture(scope="session")
 def simulated_fits(tmp_path_factory):
+    # The first fit must compile whatever this process fitted before (in a two-process run,
+    # another module may have compiled this shape here first).
+    mmm.clear_compiled_models()
     fits = []
     for seed in (1, 2):
         panel, spec, sim = _simulated(tmp_path_factory, seed)
