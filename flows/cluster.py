@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,13 +83,17 @@ def up(workers: int = 2, threads: int = 1, host: str = "127.0.0.1", port: int = 
     if running is not None and alive(running.scheduler_pid):
         raise LiftOSError(f"a LiftOS Dask cluster is already running at {running.address} "
                           f"(pid {running.scheduler_pid}); `liftos cluster down` first")
+    _claimable(host, port, "--port")
+    _claimable(host, dashboard_port, "--dashboard-port")
     logs = Cluster.path(home).parent
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **THREAD_ENV, "LIFTOS_HOME": str(home.root)}
     address = f"tcp://{host}:{port}"
+    scheduler_log = logs / "scheduler.log"
+    since = scheduler_log.stat().st_size if scheduler_log.exists() else 0
     scheduler = _spawn([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", host,
                         "--port", str(port), "--dashboard-address", f"{host}:{dashboard_port}"],
-                       logs / "scheduler.log", env)
+                       scheduler_log, env)
     pids = [_spawn([sys.executable, "-m", "distributed.cli.dask_worker", address,
                     "--name", f"liftos-{index}", "--nthreads", str(threads), "--nworkers", "1",
                     "--memory-limit", memory_limit, "--preload", PRELOAD,
@@ -97,7 +103,7 @@ def up(workers: int = 2, threads: int = 1, host: str = "127.0.0.1", port: int = 
                       time.time())
     cluster.save(home)
     try:
-        _wait_for_workers(address, workers, timeout, scheduler, logs)
+        _wait_for_workers(address, workers, timeout, scheduler, logs, since)
     except LiftOSError:
         down(home)
         raise
@@ -125,8 +131,10 @@ def status(address: str, timeout: float = 10.0) -> dict[str, Any]:
     from distributed import Client
 
     from liftos.model.mmm import held_models
+    from liftos_app.flows.dask_runner import handshake
 
     try:
+        handshake(address, timeout)
         client = Client(address, timeout=timeout)
     except OSError as exc:
         raise LiftOSError(f"no Dask scheduler answers at {address}: {exc}") from exc
@@ -153,6 +161,30 @@ def _spawn(command: list[str], log_path: Path, env: dict[str, str]) -> subproces
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def _claimable(host: str, port: int, option: str) -> None:
+    """Refuse a port another process listens on before starting anything: the scheduler would
+    exit on it, and its dashboard would silently move elsewhere than the address we record."""
+    if port == 0:
+        return
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Dask binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise LiftOSError(f"port {port} on {host} cannot be used ({exc.strerror}); choose "
+                              f"another with {option}") from exc
+
+
+def scheduler_failure(log_path: Path, since: int = 0) -> str:
+    """The first exception line of a scheduler's log from byte ``since`` on (the cause; later
+    ones are its consequences, such as 'Scheduler failed to start'), or '' if none."""
+    with open(log_path, "rb") as log_file:
+        log_file.seek(since)
+        text = log_file.read().decode(errors="replace")
+    found = re.search(r"^[\w.]*(?:Error|Exception): .+$", text, re.MULTILINE)
+    return found.group(0).strip() if found else ""
+
+
 def _signal(pid: int, sig: int) -> None:
     """Signal the process's whole session (a nanny and the worker it started)."""
     try:
@@ -162,15 +194,19 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _wait_for_workers(address: str, count: int, timeout: float,
-                      scheduler: subprocess.Popen, logs: Path) -> None:
+                      scheduler: subprocess.Popen, logs: Path, since: int) -> None:
     from distributed import Client
+
+    from liftos_app.flows.dask_runner import handshake
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if scheduler.poll() is not None:
-            raise LiftOSError(f"the Dask scheduler exited ({scheduler.returncode}); see "
-                              f"{logs / 'scheduler.log'}")
+            cause = scheduler_failure(logs / "scheduler.log", since)
+            raise LiftOSError(f"the Dask scheduler exited ({scheduler.returncode})"
+                              f"{': ' + cause if cause else ''}; see {logs / 'scheduler.log'}")
         try:
+            handshake(address, 5)
             with Client(address, timeout=5) as client:
                 client.wait_for_workers(count, timeout=max(1.0, deadline - time.monotonic()))
                 return

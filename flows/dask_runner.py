@@ -10,10 +10,12 @@ with none configured, such a client's cluster is used (prefect-dask's rule) befo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,35 @@ def configured_address() -> tuple[str | None, str]:
     if os.environ.get(ADDRESS_ENV):
         return os.environ[ADDRESS_ENV], f"environment {ADDRESS_ENV}"
     return None, "none configured"
+
+
+def handshake(address: str, timeout: float | None = None) -> None:
+    """Complete distributed's comm handshake with ``address`` within ``timeout`` seconds
+    (default: distributed's connect timeout, ``distributed.comm.timeouts.connect``).
+
+    Raises OSError when nothing there accepts connections, LiftOSError when something accepts
+    and never answers: distributed's own Client would wait on such a peer forever (its
+    handshake read has no timeout), hanging a refresh or ``liftos cluster up``/``status``.
+    """
+    if address.startswith("inproc://"):
+        return
+    import dask
+    from dask.utils import parse_timedelta
+    from distributed.comm import connect
+
+    if timeout is None:
+        timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
+
+    async def greet() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout + 1)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop, whatever this thread runs
+        try:
+            pool.submit(asyncio.run, greet()).result()
+        except TimeoutError as exc:  # the peer accepted, then said nothing
+            raise LiftOSError(f"{address} accepts connections but is not a Dask scheduler: no "
+                              f"handshake within {timeout:.0f} s") from exc
 
 
 def cluster_spec(path: Path | None = None) -> tuple[str, dict[str, Any]]:
@@ -88,6 +119,8 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
             if self._client is None and self.address:
                 return self._connect(self.address)
             return DaskTaskRunner.client.fget(self)
+        except LiftOSError as exc:
+            raise LiftOSError(f"{exc} (address from {origin})") from exc
         except OSError as exc:
             if not self.address:
                 raise
@@ -100,6 +133,7 @@ class LiftOSDaskTaskRunner(DaskTaskRunner):
         """A client of ``address`` itself: prefect-dask would use any Dask client already open
         in this process instead (a notebook's, an in-process worker's), and the run would go
         to a cluster nobody configured."""
+        handshake(address)
         self._connect_to = address
         self._client = self._exit_stack.enter_context(
             PrefectDaskClient(address, **self.client_kwargs))

@@ -3,10 +3,13 @@ processes on this machine, real refresh flows on a Prefect test server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,9 @@ pytestmark = pytest.mark.slow
 SMALL = {"draws": 100, "tune": 150, "chains": 2, "seed": 3}
 
 
-def liftos(*args: str, home: Path) -> subprocess.CompletedProcess:
+def liftos(*args: str, home: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "liftos_app.cli", *args], check=False,
-                          capture_output=True, text=True, timeout=180,
+                          capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "LIFTOS_HOME": str(home)})
 
 
@@ -63,6 +66,55 @@ def test_up_status_and_down_manage_real_processes(tmp_path):
     gone = liftos("cluster", "status", home=home)
     assert gone.returncode == 2 and "no LiftOS Dask cluster is running" in gone.stderr
     assert "Traceback" not in gone.stderr
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port where something accepts connections and never speaks (not a Dask scheduler)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_up_refuses_a_port_another_process_holds_and_starts_nothing(tmp_path):
+    home = tmp_path / "home"
+    with silent_listener() as port:
+        started = liftos("cluster", "up", "--workers", "1", "--port", str(port), "--no-register",
+                         home=home, timeout=60)
+        dashboard = liftos("cluster", "up", "--workers", "1", "--port", str(free_port()),
+                           "--dashboard-port", str(port), "--no-register", home=home, timeout=60)
+    assert started.returncode == 2, started.stderr
+    assert f"port {port} on 127.0.0.1 cannot be used" in started.stderr
+    assert "choose another with --port" in started.stderr
+    assert dashboard.returncode == 2 and "with --dashboard-port" in dashboard.stderr
+    assert "Traceback" not in started.stderr + dashboard.stderr
+    assert not (home / "cluster" / "cluster.json").exists()
+
+
+def test_status_of_an_address_that_is_not_a_scheduler_says_so_instead_of_hanging(tmp_path):
+    with silent_listener() as port:
+        shown = liftos("cluster", "status", "--address", f"tcp://127.0.0.1:{port}",
+                       home=tmp_path / "home", timeout=60)
+    assert shown.returncode == 2, shown.stderr
+    assert f"tcp://127.0.0.1:{port} accepts connections but is not a Dask scheduler" \
+        in shown.stderr
+    assert "Traceback" not in shown.stderr
+
+
+def test_a_scheduler_that_cannot_start_is_explained_by_its_own_log(tmp_path):
+    """The cause of this start's failure, not an older run's line from the same log."""
+    from liftos_app.flows.cluster import scheduler_failure
+
+    log = tmp_path / "scheduler.log"
+    log.write_text("ValueError: an older run's failure\n")
+    since = log.stat().st_size
+    with silent_listener() as port, open(log, "ab") as out:
+        exited = subprocess.run([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                 "--host", "127.0.0.1", "--port", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, timeout=60, check=False)
+    assert exited.returncode != 0
+    assert scheduler_failure(log, since) == "OSError: [Errno 98] Address already in use"
 
 
 def tenant_folder(tmp_path, monkeypatch, home: Path, name: str) -> None:
@@ -144,21 +196,37 @@ def test_a_worker_killed_mid_fit_loses_nothing_and_promotes_once(cluster, tmp_pa
     assert len(runs) == 1 and runs[0]["promoted"] is True, runs
 
 
-def test_a_scheduler_that_does_not_answer_fails_the_run_naming_it(tmp_path, monkeypatch,
-                                                                  prefect_api):
-    """A cluster taken down without `liftos cluster down` leaves its address configured: the
-    run fails saying which scheduler, from where, and what to do (not a bare timeout)."""
+def refresh_against(address: str, tmp_path, monkeypatch, tenant: str):
     import dask
 
     from liftos.model.options import ModelOptions
     from liftos_app.flows.refresh import mmm_refresh
 
-    tenant_folder(tmp_path, monkeypatch, tmp_path / "home", "orphan")
-    address = f"tcp://127.0.0.1:{free_port()}"
+    tenant_folder(tmp_path, monkeypatch, tmp_path / "home", tenant)
     monkeypatch.setenv("LIFTOS_DASK_ADDRESS", address)
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        state = mmm_refresh(tenant="orphan", options=ModelOptions(**SMALL),
-                            run_validation=False, return_state=True)
+        return mmm_refresh(tenant=tenant, options=ModelOptions(**SMALL),
+                           run_validation=False, return_state=True)
+
+
+def test_a_scheduler_that_does_not_answer_fails_the_run_naming_it(tmp_path, monkeypatch,
+                                                                  prefect_api):
+    """A cluster taken down without `liftos cluster down` leaves its address configured: the
+    run fails saying which scheduler, from where, and what to do (not a bare timeout)."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    state = refresh_against(address, tmp_path, monkeypatch, "orphan")
     assert state.is_failed()
     assert f"the Dask scheduler {address} (from environment LIFTOS_DASK_ADDRESS) does not " \
            "answer: start it (`liftos cluster up`)" in state.message, state.message
+
+
+def test_a_configured_address_where_something_else_listens_fails_the_run_instead_of_hanging(
+        tmp_path, monkeypatch, prefect_api):
+    """distributed's Client waits forever on a peer that accepts and never answers (a port
+    reused by another service): the run fails within the connect timeout, naming it."""
+    with silent_listener() as port:
+        state = refresh_against(f"tcp://127.0.0.1:{port}", tmp_path, monkeypatch, "squatted")
+    assert state.is_failed()
+    assert f"tcp://127.0.0.1:{port} accepts connections but is not a Dask scheduler: no " \
+           "handshake within 2 s (address from environment LIFTOS_DASK_ADDRESS)" \
+        in state.message, state.message
