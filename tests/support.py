@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -109,9 +110,32 @@ def prefect_api_at(api: str, updates: dict | None = None) -> Iterator[None]:
 
 
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server started later: a port
+    from bind(0) lies inside that range, where any process's bind(0) or outgoing connection
+    can take it before the server binds (seen in CI: a Dask scheduler exiting on 'address
+    already in use' while the other test process opened connections)."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = _PICK.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+_PICK = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; macOS's range starts at 49152
 
 
 @contextlib.contextmanager
