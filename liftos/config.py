@@ -61,6 +61,10 @@ class ChannelConfig(_Strict):
     saturation: Saturation = Field(default_factory=LogisticSaturation)
     # Maximum weekly effect in units of the KPI's maximum (the model works on scaled data).
     effect_prior: Prior = Field(default_factory=lambda: Prior(dist="HalfNormal", sigma=2.0))
+    # When set, replaces effect_prior: a prior on the channel's ROAS over the fit's weeks as a
+    # multiple of the reference ROAS every channel would have if media drove the template's
+    # media_share of the KPI in proportion to spend (unit-free, so it fits count KPIs too).
+    roas_prior: Prior | None = None
     roas_bounds: tuple[float, float] = (0.0, 100.0)
     budget_bounds: tuple[float, float] = (0.5, 1.5)
 
@@ -129,6 +133,8 @@ class Template(_Strict):
     seasonality: Seasonality = Field(default_factory=Seasonality)
     trend: bool = True
     channel_defaults: ChannelConfig = Field(default_factory=ChannelConfig)
+    # The share of the KPI media drives in a typical business: centres roas_prior.
+    media_share: float = Field(0.3, gt=0, lt=1)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     controls: list[str] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)

@@ -175,6 +175,8 @@ def test_model_variables_are_named_by_their_owner_with_role_prefixes(example_fit
         expected |= {block.variable("adstock", p) for p in block.adstock.parameter_names}
         expected |= {block.variable("saturation", p) for p in block.saturation.parameter_names}
         expected.add(block.variable("effect"))
+        if block.roas_priced:  # the free variable; the effect derives from it
+            expected.add(block.variable("roas_multiple"))
     named = {v for v in example_fit.idata.posterior.data_vars if not v.endswith("__")}
     assert named == expected  # (PyMC names unconstrained copies "..._log__" itself)
     assert "adstock_alpha_0" in expected and "saturation_lam_0" in expected
@@ -209,3 +211,31 @@ def test_geo_model_pools_channel_effects(tmp_path):
         assert ch["roas_hdi_low"] <= true_roas <= ch["roas_hdi_high"], (channel, true_roas, ch)
     contributions = result.contributions(np.arange(10))
     assert contributions.shape == (10, 3, 104, 2) and (contributions >= 0).all()
+
+
+def test_a_roas_prior_sets_each_channels_roas_as_a_multiple_of_the_reference(shared_data):
+    """With ``roas_prior`` the free variable is each channel's ROAS over the reference ROAS
+    (media_share x KPI / spend); the effect derives from it. The ROAS the results report from
+    contributions must equal that multiple x the reference, draw by draw, and recover the
+    truth as the raw-effect prior does."""
+    from liftos.model.spec import ROAS_MULTIPLE
+
+    panel = load_panel(shared_data / "mmm_example.csv",
+                       ColumnSpec("date_week", "y", ("x1", "x2"), ("event_1", "event_2")))
+    template = load_template("generic")  # its default prior is on ROAS
+    assert template.channel_defaults.roas_prior is not None
+    spec = ModelSpec(template, ("x1", "x2"), ("event_1", "event_2"), "y")
+    result = mmm.fit(panel, spec, FAST)
+    block = result.design.blocks[0]
+    reference = template.media_share * panel.target.sum() / panel.spend.sum()
+    assert result.design.reference_roas == pytest.approx(reference)
+    index = np.arange(result.n_draws)
+    roas = result.contributions(index).sum(axis=(1, 2)) / panel.spend.sum(axis=(0, 1))
+    multiple = result.draws(block.variable(ROAS_MULTIPLE))
+    np.testing.assert_allclose(roas[:, list(block.indices)], multiple * reference, rtol=1e-6)
+    summary = result.summary()
+    for channel, truth in EXAMPLE_TRUE_ROAS.items():
+        ch = summary["channels"][channel]
+        assert abs(ch["roas_mean"] - truth) / truth < 0.15, (channel, ch["roas_mean"])
+        assert ch["roas_hdi_low"] <= truth <= ch["roas_hdi_high"], (channel, ch)
+    assert summary["diagnostics"]["rhat_max"] < 1.05

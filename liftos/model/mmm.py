@@ -36,6 +36,8 @@ from liftos.model.spec import (
     KPI,
     LAGGED,
     NOISE_SD,
+    ROAS_MULTIPLE,
+    ROAS_UNIT,
     SATURATION,
     ChannelBlock,
     Design,
@@ -67,7 +69,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
         mu = pt.dot(data["baseline"], coef)
         columns = {}
         for b, block in enumerate(design.blocks):
-            term = _media_term(block, design, data[block.variable(LAGGED)], data.get("geo_onehot"))
+            term = _media_term(block, design, data)
             mu = mu + term.sum(axis=1)
             columns.update({c: term[:, j] for j, c in enumerate(block.indices)})
         if spec.calibrations:
@@ -87,8 +89,9 @@ def _calibration_term(spec: ModelSpec, columns: dict[int, Any], data: dict[str, 
               observed=data["calibration_target"])
 
 
-def _media_term(block: ChannelBlock, design: Design, lagged_spend, geo_onehot):
+def _media_term(block: ChannelBlock, design: Design, data: dict[str, Any]):
     """Scaled contribution ``(N, Cb)`` of one block of channels."""
+    lagged_spend, geo_onehot = data[block.variable(LAGGED)], data.get("geo_onehot")
     adstock, saturation, mask = block.adstock, block.saturation, design.masks[block.number]
     ad_params = {p: _vector_prior(block.variable(ADSTOCK, p),
                                   [c.adstock.priors[p] for c in block.configs])
@@ -103,13 +106,26 @@ def _media_term(block: ChannelBlock, design: Design, lagged_spend, geo_onehot):
     selector = np.kron(np.ones((n_lags, 1)), np.eye(n_channels))
     adstocked = pt.dot(lagged_spend, weights.reshape((n_lags * n_channels, 1)) * selector)
     saturated = saturation.apply(pt, adstocked, **sat_params)
-    effect = _vector_prior(block.variable(EFFECT), [c.effect_prior for c in block.configs])
+    effect = (_roas_priced_effect(block, saturated, data) if block.roas_priced else
+              _vector_prior(block.variable(EFFECT), [c.effect_prior for c in block.configs]))
     if design.n_geos > 1:
         spread = pm.HalfNormal(block.variable(EFFECT_GEO_SD), 0.3, shape=len(block.channels))
         offset = pm.Normal(block.variable(EFFECT_GEO_Z), 0.0, 1.0,
                            shape=(design.n_geos, len(block.channels)))
         return pt.dot(geo_onehot, effect[None, :] * pt.exp(spread[None, :] * offset)) * saturated
     return effect * saturated
+
+
+def _roas_priced_effect(block: ChannelBlock, saturated, data: dict[str, Any]):
+    """The effect that gives each channel ROAS = its multiple x the reference ROAS over the
+    fit's weeks (Meridian's ROI parameterisation): the data pin down ROAS far better than a
+    raw coefficient, whose prior says little once saturation rescales it."""
+    multiple = _vector_prior(block.variable(ROAS_MULTIPLE), [c.roas_prior for c in block.configs])
+    if "row_kpi_scale" in data:
+        saturated = saturated * data["row_kpi_scale"][:, None]
+    summed = pt.maximum(saturated.sum(axis=0), 1e-12)
+    return pm.Deterministic(block.variable(EFFECT),
+                            multiple * data[block.variable(ROAS_UNIT)] / summed)
 
 
 def _vector_prior(name: str, priors: list[Prior]):

@@ -28,6 +28,7 @@ GEO_SEASON_SIGMA = 0.5  # prior sd of a geo's seasonal deviation from the shared
 # saturation parameter can never collide with an adstock one of the same name.
 ADSTOCK, SATURATION, EFFECT = "adstock", "saturation", "effect"
 EFFECT_GEO_SD, EFFECT_GEO_Z, LAGGED = "effect_geo_sd", "effect_geo_z", "lagged"
+ROAS_MULTIPLE, ROAS_UNIT = "roas_multiple", "roas_unit"
 BASELINE_COEF, NOISE_SD, KPI, CALIBRATION = "baseline_coef", "sigma", "kpi", "calibration"
 
 
@@ -64,6 +65,11 @@ class ChannelBlock:
     @property
     def saturation(self):
         return self.configs[0].saturation
+
+    @property
+    def roas_priced(self) -> bool:
+        """Whether the block's prior is on ROAS (its effect then derives from it)."""
+        return self.configs[0].roas_prior is not None
 
     @property
     def max_lag(self) -> int:
@@ -179,7 +185,7 @@ def _form_key(config: ChannelConfig) -> tuple:
         adstock.type, getattr(adstock, "kind", None), adstock.normalize, saturation.type,
         tuple(adstock.priors[p].dist for p in adstock.parameter_names),
         tuple(saturation.priors[p].dist for p in saturation.parameter_names),
-        config.effect_prior.dist,
+        config.effect_prior.dist, config.roas_prior.dist if config.roas_prior else None,
     )
 
 
@@ -205,10 +211,19 @@ class Design:
     calibration_mask: np.ndarray | None = None     # (K, N) rows inside each calibration window
     calibration_target: np.ndarray | None = None   # (K,) contribution / mean KPI scale
     calibration_sd: np.ndarray | None = None       # (K,)
+    reference_roas: float = 0.0   # media_share x total KPI / total spend (ROAS-prior blocks)
 
     @property
     def n_geos(self) -> int:
         return self.y.shape[0]
+
+    def roas_unit(self, b: int) -> np.ndarray:
+        """``(Cb,)`` reference ROAS x the block's channels' total spend over the mean KPI
+        scale: a channel's effect is its ROAS multiple x this / its summed saturated spend."""
+        first_lag = self.lagged[b][:, :, 0, :]  # (G, T, Cb) scaled spend
+        indices = list(self.blocks[b].indices)
+        spend = (first_lag.sum(axis=1) * self.x_scale[:, indices]).sum(axis=0)
+        return self.reference_roas * spend / self.y_scale.mean()
 
     @property
     def baseline_names(self) -> list[str]:
@@ -254,6 +269,11 @@ class Design:
             arrays["geo_onehot"] = np.repeat(np.eye(G), T, axis=0)
         for b, x in enumerate(self.lagged):
             arrays[variable_name(LAGGED, b)] = x.reshape(G * T, -1)  # (N, L * Cb), lag-major
+        for b, block in enumerate(self.blocks):
+            if block.roas_priced:
+                arrays[variable_name(ROAS_UNIT, b)] = self.roas_unit(b)
+                if G > 1:
+                    arrays["row_kpi_scale"] = np.repeat(self.y_scale / self.y_scale.mean(), T)
         if self.calibration_mask is not None:
             arrays["calibration_mask"] = self.calibration_mask * np.repeat(
                 self.y_scale / self.y_scale.mean(), T)[None, :]
@@ -303,8 +323,14 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         geos=list(panel.geos),
         covariate_names=[*panel.controls, *(f"event:{name}" for name in spec.events)],
         has_trend=spec.template.trend,
+        reference_roas=_reference_roas(panel, spec.template.media_share),
         **_calibration_arrays(panel, spec, y_scale),
     )
+
+
+def _reference_roas(panel: Panel, media_share: float) -> float:
+    spend = float(panel.spend.sum())
+    return media_share * float(panel.target.sum()) / spend if spend > 0 else 0.0
 
 
 def _calibration_arrays(panel: Panel, spec: ModelSpec, y_scale: np.ndarray) -> dict[str, Any]:

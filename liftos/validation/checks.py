@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
-from liftos.model.spec import EFFECT
+from liftos.model.spec import EFFECT, ROAS_MULTIPLE
 from liftos.validation.thresholds import THRESHOLDS
 
 Group = Literal["convergence", "fit", "calibration", "plausibility", "refutation", "recovery"]
@@ -134,9 +134,10 @@ def prior_contraction(result) -> dict[str, float]:
 
     out = {}
     for block in result.design.blocks:
-        posterior = result.draws(block.variable(EFFECT))
+        name = block.variable(ROAS_MULTIPLE if block.roas_priced else EFFECT)
+        posterior = result.draws(name)
         for j, c in enumerate(block.indices):
-            prior = block.configs[j].effect_prior
+            prior = block.configs[j].roas_prior or block.configs[j].effect_prior
             draws = pm.draw(getattr(pm, prior.dist).dist(**prior.params), draws=4000,
                             random_seed=0)
             out[result.spec.channels[c]] = float(posterior[:, j].std() / max(draws.std(), 1e-12))
