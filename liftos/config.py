@@ -53,6 +53,9 @@ class Seasonality(_Strict):
     yearly_fourier_order: int = Field(2, ge=0, le=10)
 
 
+POSITIVE_PRIORS = frozenset({"LogNormal", "Gamma", "HalfNormal"})
+
+
 class ChannelConfig(_Strict):
     """How one channel is modelled and what is plausible for it."""
 
@@ -67,6 +70,14 @@ class ChannelConfig(_Strict):
     roas_prior: Prior | None = None
     roas_bounds: tuple[float, float] = (0.0, 100.0)
     budget_bounds: tuple[float, float] = (0.5, 1.5)
+
+    @field_validator("roas_prior")
+    @classmethod
+    def _positive(cls, prior: Prior | None) -> Prior | None:
+        if prior is not None and prior.dist not in POSITIVE_PRIORS:
+            raise ValueError(f"a ROAS prior must be positive: one of {sorted(POSITIVE_PRIORS)}, "
+                             f"got {prior.dist}")
+        return prior
 
     @field_validator("roas_bounds", "budget_bounds")
     @classmethod

@@ -67,6 +67,16 @@ def test_wrong_type_names_key_and_expected_type(tmp_path):
     assert "'two'" in message
 
 
+def test_a_roas_prior_that_allows_negative_roas_is_refused_naming_the_key(tmp_path):
+    tenant = tmp_path / "bad.yaml"
+    tenant.write_text("template: generic\noverrides:\n  channels:\n    tv:\n      roas_prior: "
+                      "{dist: Normal, mu: 1, sigma: 1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_tenant_template(tenant)
+    message = str(err.value)
+    assert "channels.tv.roas_prior" in message and "a ROAS prior must be positive" in message
+
+
 def test_unknown_template_lists_the_available_ones():
     with pytest.raises(ConfigError, match="available: .*ecommerce"):
         load_template("retail-banking")
