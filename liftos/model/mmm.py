@@ -211,6 +211,7 @@ def _run_nutpie(compiled, options: FitOptions, progress: ProgressCallback | None
                 else _lib.PyNutsSettings.Diag)(options.seed)
     settings.num_tune, settings.num_draws, settings.num_chains = (
         options.tune, options.draws, options.chains)
+    settings.target_accept = options.target_accept
     cores = options.cores or min(options.chains, os.cpu_count() or 1)
     if progress is not None:
         progress_type = _lib.ProgressType.template_callback(
@@ -254,7 +255,8 @@ def _sample_pymc(design: Design, spec: ModelSpec, options: FitOptions):
         idata = pm.sample(
             draws=options.draws, tune=options.tune, chains=options.chains,
             random_seed=options.seed, cores=options.cores or min(options.chains, os.cpu_count() or 1),
-            progressbar=options.progress, compute_convergence_checks=False)
+            progressbar=options.progress, compute_convergence_checks=False,
+            target_accept=options.target_accept)
     elapsed = time.perf_counter() - started
     return idata, 0.0, False, elapsed
 

@@ -23,6 +23,9 @@ class ModelOptions(BaseModel):
     tune: int = Field(1000, ge=1, description="warm-up (tuning) steps per chain")
     chains: int = Field(4, ge=1, description="independent chains (r-hat needs at least 2)")
     seed: int = Field(1, description="random seed: the same seed gives the same posterior")
+    target_accept: float = Field(
+        0.9, gt=0, lt=1, description="NUTS target acceptance rate: higher takes smaller steps, "
+                                     "fewer divergences on ridged posteriors, slower")
     sampler: Literal["nutpie", "pymc"] = Field(
         "nutpie", description="NUTS implementation (nutpie compiles with numba; pymc is the "
                               "reference)")
