@@ -54,6 +54,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_coverage.py
+	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_planner.py
 	$(BIN)/python bench/bench_recovery.py
 	$(BIN)/python bench/bench_brief.py

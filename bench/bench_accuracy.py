@@ -1,0 +1,110 @@
+"""Accuracy: LiftOS and pymc-marketing 0.19.2 on the same 30 hard simulated panels.
+
+The panels come from ``bench/accuracy_suite.py`` (its own generator, six families x five fixed
+seeds, several outside both models' family; truth = each channel's contribution / spend). Each
+engine fits every panel in its own process with the same sampler settings; the table gives,
+per family and overall, the median relative ROAS error over channels, the share of true ROAS
+inside the 94% HDI, the worst r-hat and the fits with divergences. Targets (issue 15): median
+error <= 8%, >= 90% inside.
+
+    .venv/bin/python bench/bench_accuracy.py [--engines liftos,pymc-marketing]
+        [--families standard,foreign] [--seeds 1,2] [--draws 1000 --tune 1000 --chains 4]
+        [--out bench/results/accuracy]
+
+Fits are written beside each panel (``<out>/<scenario>/<engine>.json``): an interrupted run
+resumes where it stopped, and ``--report`` prints the table from what is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from accuracy_suite import FAMILIES, SEEDS, generate, recipe
+
+HERE = Path(__file__).resolve().parent
+ENGINES = ("liftos", "pymc-marketing")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "accuracy")
+    parser.add_argument("--report", action="store_true", help="print the table, fit nothing")
+    args = parser.parse_args()
+    engines = args.engines.split(",")  # liftos@TEMPLATE_FILE: LiftOS with another template
+    folders = [panel_folder(args.out, family, int(seed)) for family in args.families.split(",")
+               for seed in args.seeds.split(",")]
+    if not args.report:
+        for engine in engines:
+            subprocess.run([sys.executable, str(HERE / "_accuracy_fit.py"), engine,
+                            str(args.draws), str(args.tune), str(args.chains), str(args.seed),
+                            *map(str, folders)], check=True)
+    rows = table(folders, engines)
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
+
+
+def panel_folder(out: Path, family: str, seed: int) -> Path:
+    folder = out / f"{family}-{seed}"
+    if not (folder / "truth.json").exists():
+        generate(recipe(family, seed)).write(folder)
+    return folder
+
+
+def table(folders: list[Path], engines: list[str]) -> list[dict]:
+    """Print and return one row per family and engine, then the whole suite's."""
+    groups: dict[str, list[Path]] = {}
+    for folder in folders:
+        groups.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
+    groups["all"] = folders
+    labels = [engine.split("@")[0] + (f"@{Path(engine.split('@')[1]).stem}" if "@" in engine
+                                      else "") for engine in engines]
+    rows = [row for family, members in groups.items() for engine in labels
+            if (row := score(family, members, engine))]
+    print(f"| family | engine | panels | channels | median ROAS error | inside 94% HDI | "
+          f"worst r-hat | fits with divergences | median fit s |\n|{'---|' * 9}")
+    for row in rows:
+        print(f"| {row['family']} | {row['engine']} | {row['panels']} | {row['channels']} | "
+              f"{row['median_error']:.1%} | {row['inside']:.0%} | {row['rhat_max']:.3f} | "
+              f"{row['divergent_fits']} | {row['median_wall_s']:.0f} |")
+    return rows
+
+
+def score(family: str, folders: list[Path], engine: str) -> dict | None:
+    errors, inside, rhats, divergent, walls, failed = [], [], [], 0, [], 0
+    for folder in folders:
+        path = folder / f"{engine}.json"
+        if not path.exists():
+            continue
+        fit = json.loads(path.read_text())
+        if "error" in fit:
+            failed += 1
+            continue
+        truth = json.loads((folder / "truth.json").read_text())["roas"]
+        for channel, true in truth.items():
+            mean, low, high = fit["roas"][channel]
+            errors.append(abs(mean - true) / true)
+            inside.append(low <= true <= high)
+        rhats.append(fit["rhat_max"])
+        divergent += fit["divergences"] > 0
+        walls.append(fit["wall_s"])
+    if not errors:
+        return None
+    return {"family": family, "engine": engine, "panels": len(walls), "failed": failed,
+            "channels": len(errors), "median_error": statistics.median(errors),
+            "inside": sum(inside) / len(inside), "rhat_max": max(rhats),
+            "divergent_fits": divergent, "median_wall_s": statistics.median(walls)}
+
+
+if __name__ == "__main__":
+    main()
