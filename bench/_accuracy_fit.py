@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+from accuracy_suite import result_label
 
 CONTROLS = ["price", "promo"]
 
@@ -73,9 +74,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     engine, draws, tune, chains, seed, *folders = sys.argv[1:]
     sampler = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed)}
+    label = result_label(engine)
     engine, _, template = engine.partition("@")
     fit = {"liftos": fit_liftos, "pymc-marketing": fit_pymc_marketing}[engine]
-    label = f"{engine}@{Path(template).stem}" if template else engine
     for name in folders:
         folder = Path(name)
         out = folder / f"{label}.json"

@@ -97,6 +97,12 @@ def recipe(family: str, seed: int) -> Scenario:
         promo_lift=float(rng.uniform(0.15, 0.3) if family == "wide" else 0.05))
 
 
+def result_label(engine: str) -> str:
+    """The name of an engine's results: ``liftos@path/roas.yaml`` writes ``liftos@roas``."""
+    name, _, template = engine.partition("@")
+    return f"{name}@{Path(template).stem}" if template else name
+
+
 def suite() -> list[Scenario]:
     return [recipe(family, seed) for family in FAMILIES for seed in SEEDS]
 

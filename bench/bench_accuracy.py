@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from accuracy_suite import FAMILIES, SEEDS, generate, recipe
+from accuracy_suite import FAMILIES, SEEDS, generate, recipe, result_label
 
 HERE = Path(__file__).resolve().parent
 ENGINES = ("liftos", "pymc-marketing")
@@ -67,9 +67,7 @@ def table(folders: list[Path], engines: list[str]) -> list[dict]:
     for folder in folders:
         groups.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
     groups["all"] = folders
-    labels = [engine.split("@")[0] + (f"@{Path(engine.split('@')[1]).stem}" if "@" in engine
-                                      else "") for engine in engines]
-    rows = [row for family, members in groups.items() for engine in labels
+    rows = [row for family, members in groups.items() for engine in map(result_label, engines)
             if (row := score(family, members, engine))]
     print(f"| family | engine | panels | channels | median ROAS error | inside 94% HDI | "
           f"worst r-hat | fits with divergences | median fit s |\n|{'---|' * 9}")

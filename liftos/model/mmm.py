@@ -120,42 +120,13 @@ def _roas_priced_effect(block: ChannelBlock, saturated, data: dict[str, Any]):
     """The effect that gives each channel ROAS = its multiple x the reference ROAS over the
     fit's weeks (Meridian's ROI parameterisation): the data pin down ROAS far better than a
     raw coefficient, whose prior says little once saturation rescales it. The effect's draws
-    are stored after sampling (``_store_roas_priced_effects``): a Deterministic here adds
+    are stored after sampling (``FitResult.store_roas_priced_effects``): a Deterministic here adds
     ~1.5 s to every compile."""
     multiple = _vector_prior(block.variable(ROAS_MULTIPLE), [c.roas_prior for c in block.configs])
     if "row_kpi_scale" in data:
         saturated = saturated * data["row_kpi_scale"][:, None]
     summed = pt.maximum(saturated.sum(axis=0), 1e-12)
     return multiple * data[block.variable(ROAS_UNIT)] / summed
-
-
-def _store_roas_priced_effects(idata, design: Design, chunk: int = 250) -> None:
-    """Add each ROAS-priced block's effect draws to the posterior, computed from the fit's own
-    data exactly as the model derives them, so everything downstream reads an effect."""
-    posterior = idata.posterior
-    shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-    row_scale = design.y_scale / design.y_scale.mean()
-    for b, block in enumerate(design.blocks):
-        if not block.roas_priced:
-            continue
-
-        def flat(name: str) -> np.ndarray:
-            return posterior[name].values.reshape(shape[0] * shape[1], -1)
-
-        ad = {p: flat(block.variable(ADSTOCK, p)) for p in block.adstock.parameter_names}
-        sat = {p: flat(block.variable(SATURATION, p)) for p in block.saturation.parameter_names}
-        multiple = flat(block.variable(ROAS_MULTIPLE))
-        summed = np.empty_like(multiple)
-        for start in range(0, len(multiple), chunk):
-            part = slice(start, start + chunk)
-            weights = block.weights(np, design.masks[b], {k: v[part] for k, v in ad.items()})
-            adstocked = np.einsum("gtlc,slc->sgtc", design.lagged[b], weights)
-            saturated = block.saturation.apply(
-                np, adstocked, **{k: v[part][:, None, None, :] for k, v in sat.items()})
-            summed[part] = np.einsum("sgtc,g->sc", saturated, row_scale)
-        effect = multiple * design.roas_unit(b) / np.maximum(summed, 1e-12)
-        name = block.variable(EFFECT)
-        posterior[name] = (("chain", "draw", f"{name}_dim_0"), effect.reshape(*shape, -1))
 
 
 def _vector_prior(name: str, priors: list[Prior]):
@@ -183,10 +154,10 @@ def fit(panel: Panel, spec: ModelSpec, options: FitOptions = FitOptions(), sourc
                                                                  owner)
     else:
         idata, compile_s, cache_hit, sampling_s = _sample_pymc(design, spec, options)
-    _store_roas_priced_effects(idata, design)
     timing = {"compile_s": compile_s, "sampling_s": sampling_s, "compile_cache_hit": cache_hit}
     result = FitResult(spec=spec, panel=panel, design=design, idata=idata, options=options,
                        timing=timing)
+    result.store_roas_priced_effects()
     result.timing["total_s"] = time.perf_counter() - started
     return result
 

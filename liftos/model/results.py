@@ -27,6 +27,7 @@ from liftos.model.spec import (
     EFFECT_GEO_SD,
     EFFECT_GEO_Z,
     NOISE_SD,
+    ROAS_MULTIPLE,
     SATURATION,
     Design,
     ModelSpec,
@@ -74,12 +75,17 @@ class FitResult:
         values = self.idata.posterior[name].values
         return values.reshape((-1,) + values.shape[2:])
 
-    def _block_params(self, b: int, index: np.ndarray) -> tuple[dict, dict, np.ndarray]:
+    def _transform_params(self, b: int, index: np.ndarray) -> tuple[dict, dict]:
         block = self.design.blocks[b]
         ad = {p: self.draws(block.variable(ADSTOCK, p))[index]
               for p in block.adstock.parameter_names}
         sat = {p: self.draws(block.variable(SATURATION, p))[index]
                for p in block.saturation.parameter_names}
+        return ad, sat
+
+    def _block_params(self, b: int, index: np.ndarray) -> tuple[dict, dict, np.ndarray]:
+        block = self.design.blocks[b]
+        ad, sat = self._transform_params(b, index)
         effect = self.draws(block.variable(EFFECT))[index][:, None, :]  # (s, 1, Cb)
         if self.design.n_geos > 1:
             spread = self.draws(block.variable(EFFECT_GEO_SD))[index][:, None, :]
@@ -92,14 +98,38 @@ class FitResult:
         G, T = self.design.y.shape
         out = np.zeros((len(index), G, T, len(self.spec.channels)))
         for b, block in enumerate(self.design.blocks):
-            ad, sat, effect = self._block_params(b, index)
-            weights = block.weights(np, self.design.masks[b], ad)  # (s, L, Cb)
-            adstocked = np.einsum("gtlc,slc->sgtc", self.design.lagged[b], weights)
-            saturated = block.saturation.apply(
-                np, adstocked, **{k: v[:, None, None, :] for k, v in sat.items()})
-            scaled = effect[:, :, None, :] * saturated
+            effect = self._block_params(b, index)[2]
+            scaled = effect[:, :, None, :] * self.saturated(b, index)
             out[..., list(block.indices)] = scaled * self.design.y_scale[None, :, None, None]
         return out
+
+    def saturated(self, b: int, index: np.ndarray) -> np.ndarray:
+        """Block ``b``'s adstocked, saturated scaled spend for the draws ``index``:
+        ``(s, G, T, Cb)``, the media term before its effect."""
+        block = self.design.blocks[b]
+        ad, sat = self._transform_params(b, index)
+        weights = block.weights(np, self.design.masks[b], ad)  # (s, L, Cb)
+        adstocked = np.einsum("gtlc,slc->sgtc", self.design.lagged[b], weights)
+        return block.saturation.apply(
+            np, adstocked, **{k: v[:, None, None, :] for k, v in sat.items()})
+
+    def store_roas_priced_effects(self) -> None:
+        """Add each ROAS-priced block's effect draws to the posterior, derived from the fit's
+        own data as the model derives them (``mmm._roas_priced_effect``), so everything
+        downstream reads an effect; a Deterministic in the model would add ~1.5 s to compile."""
+        d, posterior = self.design, self.idata.posterior
+        row_scale = d.y_scale / d.y_scale.mean()
+        for b, block in enumerate(d.blocks):
+            if not block.roas_priced:
+                continue
+            summed = np.concatenate([np.einsum("sgtc,g->sc", self.saturated(b, i), row_scale)
+                                     for i in self._chunks()])
+            multiple = self.draws(block.variable(ROAS_MULTIPLE))
+            effect = multiple * d.roas_unit(b) / np.maximum(summed, 1e-12)
+            name = block.variable(EFFECT)
+            posterior[name] = (("chain", "draw", f"{name}_dim_0"),
+                               effect.reshape(posterior.sizes["chain"], posterior.sizes["draw"],
+                                              -1))
 
     def baseline(self, index: np.ndarray) -> np.ndarray:
         """Non-media part of the expected KPI in KPI units: ``(s, G, T)``."""

@@ -269,11 +269,10 @@ class Design:
             arrays["geo_onehot"] = np.repeat(np.eye(G), T, axis=0)
         for b, x in enumerate(self.lagged):
             arrays[variable_name(LAGGED, b)] = x.reshape(G * T, -1)  # (N, L * Cb), lag-major
-        for b, block in enumerate(self.blocks):
-            if block.roas_priced:
-                arrays[variable_name(ROAS_UNIT, b)] = self.roas_unit(b)
-                if G > 1:
-                    arrays["row_kpi_scale"] = np.repeat(self.y_scale / self.y_scale.mean(), T)
+        priced = [b for b, block in enumerate(self.blocks) if block.roas_priced]
+        arrays.update({variable_name(ROAS_UNIT, b): self.roas_unit(b) for b in priced})
+        if priced and G > 1:
+            arrays["row_kpi_scale"] = np.repeat(self.y_scale / self.y_scale.mean(), T)
         if self.calibration_mask is not None:
             arrays["calibration_mask"] = self.calibration_mask * np.repeat(
                 self.y_scale / self.y_scale.mean(), T)[None, :]
