@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from liftos.errors import ConfigError
 from liftos.features.transforms import (
@@ -151,6 +158,26 @@ class Template(_Strict):
     events: list[Event] = Field(default_factory=list)
     channel_rules: list[ChannelRule] = Field(default_factory=lambda: list(DEFAULT_CHANNEL_RULES))
     recovery: RecoveryThresholds = Field(default_factory=RecoveryThresholds)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_channel_defaults(cls, data: Any) -> Any:
+        """Each named channel starts from ``channel_defaults`` and changes only the keys it
+        sets, as the YAML reads: a channel that named only its carry-over used to get the
+        library's priors, saturation and bounds instead of its template's. A channel that
+        names an ``effect_prior`` and no ``roas_prior`` keeps the effect prior it chose."""
+        if not isinstance(data, dict):
+            return data
+        defaults, channels = data.get("channel_defaults"), data.get("channels")
+        if not isinstance(defaults, dict) or not isinstance(channels, dict):
+            return data
+        merged = {}
+        for name, own in channels.items():
+            base = dict(defaults)
+            if isinstance(own, dict) and "effect_prior" in own and "roas_prior" not in own:
+                base.pop("roas_prior", None)
+            merged[name] = deep_merge(base, own) if isinstance(own, dict) else own
+        return {**data, "channels": merged}
 
     def channel(self, name: str) -> ChannelConfig:
         """The configuration of ``name``: its own entry, else the template's channel defaults."""

@@ -25,6 +25,24 @@ def test_unknown_channel_falls_back_to_channel_defaults():
     assert template.channel("podcast") == template.channel_defaults
 
 
+def test_a_named_channel_starts_from_the_templates_channel_defaults():
+    """Only the keys a channel sets are its own; the rest are its template's defaults."""
+    healthcare, education = load_template("healthcare"), load_template("education")
+    assert healthcare.channel("search").saturation == healthcare.channel_defaults.saturation
+    assert healthcare.channel("search").budget_bounds == (0.7, 1.3)
+    assert healthcare.channel("tv").budget_bounds == (0.5, 1.5)  # its own
+    assert education.channel("tv").roas_bounds == (0.00001, 0.05)
+    assert education.channel("tv").effect_prior.sigma == 1.0
+    assert education.channel("tv").adstock.type == "weibull"  # its own, not merged
+    podcast = load_template("ecommerce", {"channels": {"podcast": {"adstock": {"max_lag": 8}}}})
+    assert podcast.channel("podcast").adstock.max_lag == 8
+    assert podcast.channel("podcast").adstock.priors == podcast.channel_defaults.adstock.priors
+    generic = load_template("generic", {"channels": {
+        "tv": {"effect_prior": {"dist": "HalfNormal", "sigma": 0.5}}, "radio": {}}})
+    assert generic.channel("tv").roas_prior is None  # the prior it names
+    assert generic.channel("radio").roas_prior == generic.channel_defaults.roas_prior
+
+
 def test_tenant_overrides_field_by_field(tmp_path):
     tenant = tmp_path / "acme.yaml"
     tenant.write_text(
