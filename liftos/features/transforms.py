@@ -144,7 +144,11 @@ class WeibullAdstock(_Transform):
         k = shape[..., None, :]
         lam = scale[..., None, :]
         if self.kind == "cdf":
-            w = xp.exp(-((lags[:, None] / lam) ** k))
+            # w_0 = 1 for every shape. Computed as exp(-0^k), its gradient in scale is
+            # 0^(k-1)·0 = NaN for shape < 1, and NUTS marks every such step divergent.
+            first = lags[:, None] == 0
+            safe = xp.where(first, 1.0, lags[:, None])
+            w = xp.where(first, 1.0, xp.exp(-((safe / lam) ** k)))
         else:
             t = (lags[:, None] + 1.0) / lam
             w = (k / lam) * t ** (k - 1.0) * xp.exp(-(t ** k))

@@ -53,7 +53,7 @@ class ChannelBlock:
     def weights(self, xp: Any, mask: np.ndarray, params: dict[str, Any]) -> Any:
         """Adstock weights ``(..., L, Cb)``, cut at each channel's own window, then normalised;
         ``xp`` is numpy (posterior draws) or pytensor (inside the model)."""
-        lags = np.arange(self.max_lag, dtype=float) if xp is np else xp.arange(self.max_lag)
+        lags = np.arange(self.max_lag, dtype=float)  # constants, for pytensor too
         raw = self.adstock.model_copy(update={"normalize": False}).weights(xp, lags, **params)
         masked = raw if mask.all() else raw * mask
         return masked / masked.sum(axis=-2, keepdims=True) if self.adstock.normalize else masked
