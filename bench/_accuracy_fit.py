@@ -4,7 +4,8 @@ and writes ``<engine>.json`` beside each one's data (a rerun skips folders that 
     python bench/_accuracy_fit.py ENGINE DRAWS TUNE CHAINS SEED FOLDER [FOLDER ...]
 
 ENGINE is ``liftos`` (the product's generic template, as a new tenant gets it; ``liftos@FILE``
-fits with the template FILE instead and writes ``liftos@<its stem>.json``) or
+fits with the template FILE instead and writes ``liftos@<its stem>.json``; ``+low_rank`` after
+either samples with nutpie's low-rank mass matrix) or
 ``pymc-marketing`` (0.19.2 with its defaults: geometric adstock over 8 weeks, logistic
 saturation, yearly seasonality of order 2, nutpie; the week index ``t`` as a control for its
 trend, as in its own example).
@@ -19,13 +20,13 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-from accuracy_suite import result_label
+from accuracy_suite import engine_parts, result_label
 
 CONTROLS = ["price", "promo"]
 
 
-def fit_liftos(folder: Path, channels: list[str], sampler: dict,
-               template: str = "generic") -> dict:
+def fit_liftos(folder: Path, channels: list[str], sampler: dict, template: str = "",
+               mass_matrix: str = "") -> dict:
     from liftos.config import load_template
     from liftos.data import ColumnSpec, load_panel
     from liftos.model import mmm
@@ -34,8 +35,9 @@ def fit_liftos(folder: Path, channels: list[str], sampler: dict,
 
     panel = load_panel(folder / "data.csv", ColumnSpec("date", "y", tuple(channels),
                                                        tuple(CONTROLS)))
-    spec = ModelSpec(load_template(template), tuple(channels), tuple(CONTROLS), "y")
-    summary = mmm.fit(panel, spec, FitOptions(**sampler, progress=False)).summary()
+    spec = ModelSpec(load_template(template or "generic"), tuple(channels), tuple(CONTROLS), "y")
+    options = FitOptions(**sampler, progress=False, mass_matrix=mass_matrix or "diag")
+    summary = mmm.fit(panel, spec, options).summary()
     found = summary["channels"]
     return {"roas": {c: [found[c]["roas_mean"], found[c]["roas_hdi_low"],
                          found[c]["roas_hdi_high"]] for c in channels},
@@ -75,8 +77,9 @@ def main() -> None:
     engine, draws, tune, chains, seed, *folders = sys.argv[1:]
     sampler = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed)}
     label = result_label(engine)
-    engine, _, template = engine.partition("@")
+    engine, template, mass_matrix = engine_parts(engine)
     fit = {"liftos": fit_liftos, "pymc-marketing": fit_pymc_marketing}[engine]
+    options = [template, mass_matrix] if engine == "liftos" else []
     for name in folders:
         folder = Path(name)
         out = folder / f"{label}.json"
@@ -85,7 +88,7 @@ def main() -> None:
         truth = json.loads((folder / "truth.json").read_text())["roas"]
         started = time.perf_counter()
         try:
-            result = fit(folder, list(truth), sampler, *([template] if template else []))
+            result = fit(folder, list(truth), sampler, *options)
         except Exception as exc:  # noqa: BLE001 - a failed fit is a result of the suite
             result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         result["wall_s"] = time.perf_counter() - started

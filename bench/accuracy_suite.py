@@ -98,9 +98,18 @@ def recipe(family: str, seed: int) -> Scenario:
 
 
 def result_label(engine: str) -> str:
-    """The name of an engine's results: ``liftos@path/roas.yaml`` writes ``liftos@roas``."""
-    name, _, template = engine.partition("@")
-    return f"{name}@{Path(template).stem}" if template else name
+    """The name of an engine's results: ``liftos@path/roas.yaml+low_rank`` writes
+    ``liftos@roas+low_rank``."""
+    name, template, mass_matrix = engine_parts(engine)
+    return (name + (f"@{Path(template).stem}" if template else "")
+            + (f"+{mass_matrix}" if mass_matrix else ""))
+
+
+def engine_parts(engine: str) -> tuple[str, str, str]:
+    """``NAME[@TEMPLATE][+MASS_MATRIX]``: LiftOS with another template or nutpie mass matrix."""
+    rest, _, mass_matrix = engine.partition("+")
+    name, _, template = rest.partition("@")
+    return name, template, mass_matrix
 
 
 def suite() -> list[Scenario]:

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "accuracy")
     parser.add_argument("--report", action="store_true", help="print the table, fit nothing")
     args = parser.parse_args()
-    engines = args.engines.split(",")  # liftos@TEMPLATE_FILE: LiftOS with another template
+    engines = args.engines.split(",")  # liftos[@TEMPLATE_FILE][+low_rank]: see _accuracy_fit
     folders = [panel_folder(args.out, family, int(seed)) for family in args.families.split(",")
                for seed in args.seeds.split(",")]
     if not args.report:
@@ -70,16 +70,17 @@ def table(folders: list[Path], engines: list[str]) -> list[dict]:
     rows = [row for family, members in groups.items() for engine in map(result_label, engines)
             if (row := score(family, members, engine))]
     print(f"| family | engine | panels | channels | median ROAS error | inside 94% HDI | "
-          f"worst r-hat | fits with divergences | median fit s |\n|{'---|' * 9}")
+          f"worst r-hat | lowest bulk ESS | fits with divergences | median fit s |\n"
+          f"|{'---|' * 10}")
     for row in rows:
         print(f"| {row['family']} | {row['engine']} | {row['panels']} | {row['channels']} | "
               f"{row['median_error']:.1%} | {row['inside']:.0%} | {row['rhat_max']:.3f} | "
-              f"{row['divergent_fits']} | {row['median_wall_s']:.0f} |")
+              f"{row['ess_min']:.0f} | {row['divergent_fits']} | {row['median_wall_s']:.0f} |")
     return rows
 
 
 def score(family: str, folders: list[Path], engine: str) -> dict | None:
-    errors, inside, rhats, divergent, walls, failed = [], [], [], 0, [], 0
+    errors, inside, rhats, ess, divergent, walls, failed = [], [], [], [], 0, [], 0
     for folder in folders:
         path = folder / f"{engine}.json"
         if not path.exists():
@@ -94,13 +95,14 @@ def score(family: str, folders: list[Path], engine: str) -> dict | None:
             errors.append(abs(mean - true) / true)
             inside.append(low <= true <= high)
         rhats.append(fit["rhat_max"])
+        ess.append(fit["ess_bulk_min"])
         divergent += fit["divergences"] > 0
         walls.append(fit["wall_s"])
     if not errors:
         return None
     return {"family": family, "engine": engine, "panels": len(walls), "failed": failed,
             "channels": len(errors), "median_error": statistics.median(errors),
-            "inside": sum(inside) / len(inside), "rhat_max": max(rhats),
+            "inside": sum(inside) / len(inside), "rhat_max": max(rhats), "ess_min": min(ess),
             "divergent_fits": divergent, "median_wall_s": statistics.median(walls)}
 
 
