@@ -293,12 +293,13 @@ def _validate(data: dict[str, Any], source: str) -> Template:
 def _format_errors(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(part) for part in err["loc"] if not _is_union_tag(part))
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
-        else:
-            message = err["msg"]
-        lines.append(f"  key '{path}': {message} (got {err.get('input')!r})")
+        parts = [str(part) for part in err["loc"] if not _is_union_tag(part)]
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        line = f"  key '{'.'.join(parts)}': {message} (got {err.get('input')!r})"
+        inherited = (f"  key '{'.'.join(['channel_defaults', *parts[2:]])}': {message} "
+                     f"(got {err.get('input')!r})")
+        if not (parts[:1] == ["channels"] and inherited in lines):  # said once, at its source
+            lines.append(line)
     return "\n".join(lines)
 
 

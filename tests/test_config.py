@@ -43,6 +43,15 @@ def test_a_named_channel_starts_from_the_templates_channel_defaults():
     assert generic.channel("radio").roas_prior == generic.channel_defaults.roas_prior
 
 
+def test_a_bad_default_is_named_once_at_its_source_not_in_every_channel_inheriting_it():
+    with pytest.raises(ConfigError) as err:
+        load_template("ecommerce", {"channel_defaults": {"budget_bounds": [5, 1]},
+                                    "channels": {"tv": {"roas_bounds": [3, 1]}}})
+    message = str(err.value)
+    assert "channel_defaults.budget_bounds" in message and "channels.tv.roas_bounds" in message
+    assert "channels.search" not in message and len(message.splitlines()) == 3
+
+
 def test_tenant_overrides_field_by_field(tmp_path):
     tenant = tmp_path / "acme.yaml"
     tenant.write_text(

@@ -140,7 +140,8 @@ class WeibullAdstock(_Transform):
         return {"shape": _prior("Gamma", alpha=2.0, beta=2.0),
                 "scale": _prior("Gamma", alpha=2.0, beta=0.5)}
 
-    def weights(self, xp: Any, lags: Any, shape: Any, scale: Any) -> Any:
+    def weights(self, xp: Any, lags: np.ndarray, shape: Any, scale: Any) -> Any:
+        """``lags`` are numpy constants (lag 0 is found by value), for pytensor too."""
         k = shape[..., None, :]
         lam = scale[..., None, :]
         if self.kind == "cdf":
