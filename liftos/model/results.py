@@ -118,11 +118,10 @@ class FitResult:
         own data as the model derives them (``mmm._roas_priced_effect``), so everything
         downstream reads an effect; a Deterministic in the model would add ~1.5 s to compile."""
         d, posterior = self.design, self.idata.posterior
-        row_scale = d.y_scale / d.y_scale.mean()
         for b, block in enumerate(d.blocks):
             if not block.roas_priced:
                 continue
-            summed = np.concatenate([np.einsum("sgtc,g->sc", self.saturated(b, i), row_scale)
+            summed = np.concatenate([np.einsum("sgtc,g->sc", self.saturated(b, i), d.geo_kpi_scale)
                                      for i in self._chunks()])
             multiple = self.draws(block.variable(ROAS_MULTIPLE))
             effect = multiple * d.roas_unit(b) / np.maximum(summed, 1e-12)

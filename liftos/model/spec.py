@@ -217,6 +217,11 @@ class Design:
     def n_geos(self) -> int:
         return self.y.shape[0]
 
+    @property
+    def geo_kpi_scale(self) -> np.ndarray:
+        """``(G,)`` each geo's KPI scale over the mean one: what a scaled row is worth."""
+        return self.y_scale / self.y_scale.mean()
+
     def roas_unit(self, b: int) -> np.ndarray:
         """``(Cb,)`` reference ROAS x the block's channels' total spend over the mean KPI
         scale: a channel's effect is its ROAS multiple x this / its summed saturated spend."""
@@ -272,10 +277,10 @@ class Design:
         priced = [b for b, block in enumerate(self.blocks) if block.roas_priced]
         arrays.update({variable_name(ROAS_UNIT, b): self.roas_unit(b) for b in priced})
         if priced and G > 1:
-            arrays["row_kpi_scale"] = np.repeat(self.y_scale / self.y_scale.mean(), T)
+            arrays["row_kpi_scale"] = np.repeat(self.geo_kpi_scale, T)
         if self.calibration_mask is not None:
             arrays["calibration_mask"] = self.calibration_mask * np.repeat(
-                self.y_scale / self.y_scale.mean(), T)[None, :]
+                self.geo_kpi_scale, T)[None, :]
             arrays["calibration_target"] = self.calibration_target
             arrays["calibration_sd"] = self.calibration_sd
         return arrays
