@@ -78,6 +78,8 @@ def main() -> None:
     sampler = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed)}
     label = result_label(engine)
     engine, template, mass_matrix = engine_parts(engine)
+    if engine != "liftos" and (template or mass_matrix):
+        raise SystemExit(f"{label}: only liftos takes @TEMPLATE or +MASS_MATRIX")
     fit = {"liftos": fit_liftos, "pymc-marketing": fit_pymc_marketing}[engine]
     options = [template, mass_matrix] if engine == "liftos" else []
     for name in folders:
