@@ -192,14 +192,19 @@ def test_a_fit_saved_with_unprefixed_names_still_loads(example_fit, tmp_path):
     assert loaded.summary()["channels"] == example_fit.summary()["channels"]
 
 
-def test_geo_model_pools_channel_effects(tmp_path):
+@pytest.fixture(scope="module")
+def geo_fit(tmp_path_factory):
     template = load_template("ecommerce")
     sim = simulate(template, weeks=104, seed=3, geos=3, channels=["search", "tv"])
-    data, _ = sim.write(tmp_path)
+    data, _ = sim.write(tmp_path_factory.mktemp("geo"))
     panel = load_panel(data, ColumnSpec("date", "revenue", ("search", "tv"),
                                         tuple(template.controls), "geo"))
     spec = ModelSpec(template, ("search", "tv"), tuple(template.controls), "revenue")
-    result = mmm.fit(panel, spec, FitOptions(draws=500, tune=500, chains=2, progress=False))
+    return sim, mmm.fit(panel, spec, FitOptions(draws=500, tune=500, chains=2, progress=False))
+
+
+def test_geo_model_pools_channel_effects(geo_fit):
+    sim, result = geo_fit
     assert result.design.n_geos == 3 and "effect_geo_sd_0" in result.idata.posterior
     summary = result.summary()
     assert summary["diagnostics"]["rhat_max"] < 1.05
@@ -211,6 +216,55 @@ def test_geo_model_pools_channel_effects(tmp_path):
         assert ch["roas_hdi_low"] <= true_roas <= ch["roas_hdi_high"], (channel, true_roas, ch)
     contributions = result.contributions(np.arange(10))
     assert contributions.shape == (10, 3, 104, 2) and (contributions >= 0).all()
+
+
+def test_geo_baseline_has_no_ridge_for_the_sampler_to_crawl_along(geo_fit):
+    """A shared seasonal coefficient plus a deviation per geo (only their sum identified) and an
+    uncentred price index near 1 (a second intercept) were ridges: mean tree depth 9.9 of 10,
+    baseline bulk ESS 178, 67 s of sampling. Centred, the same fit: depth 6.7, ESS ~600, 11 s."""
+    import arviz as az
+
+    result = geo_fit[1]
+    depth = float(result.idata.sample_stats["depth"].mean())
+    ess = float(az.ess(result.idata.posterior[["baseline_coef"]], method="bulk")
+                ["baseline_coef"].min())
+    assert depth < 8.0, depth
+    assert ess >= 400, ess
+
+
+def test_a_geo_fit_saved_in_design_version_1_predicts_the_same(geo_fit, tmp_path):
+    """Fits saved before DESIGN_VERSION 2 hold baseline draws for the older columns (shared
+    Fourier terms plus each geo's deviation, uncentred controls): loaded, they give the
+    baseline those columns gave."""
+    from liftos.model.spec import SEASON_MEAN
+
+    result = geo_fit[1]
+    d = result.design
+    G, T = d.y.shape
+    F = d.fourier.shape[1]
+    K = len(d.covariate_center)
+    new = d.baseline_matrix()
+    per_geo = slice(2 * G, 2 * G + G * F)
+    covariates = new[:, 2 * G + G * F:].copy()
+    covariates[:, :K] += d.covariate_center / d.covariate_scale
+    old = np.column_stack([new[:, :2 * G], np.tile(d.fourier, (G, 1)), new[:, per_geo],
+                           covariates])
+    coef = 0.1 * np.random.default_rng(0).standard_normal((2, 500, old.shape[1]))
+    run = result.save(tmp_path / "run")
+    idata = result.idata.copy()
+    idata.posterior = idata.posterior.drop_vars(["baseline_coef", "baseline_coef_dim_0",
+                                                 SEASON_MEAN, f"{SEASON_MEAN}_dim_0"],
+                                                errors="ignore")
+    idata.posterior["baseline_coef"] = (("chain", "draw", "baseline_coef_dim_0"), coef)
+    idata.to_netcdf(str(run / "posterior.nc"))
+    config = json.loads((run / "model.json").read_text())
+    del config["design_version"]
+    (run / "model.json").write_text(json.dumps(config))
+    loaded = FitResult.load(run)
+    index = np.arange(0, 1000, 7)
+    expected = (coef.reshape(1000, -1)[index] @ old.T).reshape(len(index), G, T)
+    np.testing.assert_allclose(loaded.baseline(index), expected * d.y_scale[None, :, None],
+                               rtol=1e-9, atol=1e-6)
 
 
 def test_a_roas_prior_sets_each_channels_roas_as_a_multiple_of_the_reference(shared_data):

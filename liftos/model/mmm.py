@@ -39,6 +39,7 @@ from liftos.model.spec import (
     ROAS_MULTIPLE,
     ROAS_UNIT,
     SATURATION,
+    SEASON_MEAN,
     ChannelBlock,
     Design,
     ModelSpec,
@@ -64,9 +65,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
     than a handful of small ones."""
     with pm.Model(check_bounds=False) as model:
         data = {name: pm.Data(name, value) for name, value in design.data_arrays().items()}
-        coef = pm.Normal(BASELINE_COEF, 0.0, design.baseline_prior_sigma,
-                         shape=len(design.baseline_names))
-        mu = pt.dot(data["baseline"], coef)
+        mu = pt.dot(data["baseline"], _baseline_coef(design))
         columns = {}
         for b, block in enumerate(design.blocks):
             term = _media_term(block, design, data)
@@ -77,6 +76,16 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
         sigma = pm.HalfNormal(NOISE_SD, 1.0)
         pm.Normal(KPI, mu=mu, sigma=sigma, observed=data["y"])
     return model
+
+
+def _baseline_coef(design: Design):
+    """The non-media coefficients; in a geo model each geo's seasonal ones are centred on the
+    shared shape (``Design._baseline`` says why centred)."""
+    pooling = design.season_pooling
+    mean = 0.0 if pooling is None else pt.dot(
+        pooling, pm.Normal(SEASON_MEAN, 0.0, 1.0, shape=pooling.shape[1]))
+    return pm.Normal(BASELINE_COEF, mean, design.baseline_prior_sigma,
+                     shape=len(design.baseline_names))
 
 
 def _calibration_term(spec: ModelSpec, columns: dict[int, Any], data: dict[str, Any]) -> None:

@@ -23,12 +23,14 @@ from liftos.model.options import FitOptions
 from liftos.model.spec import (
     ADSTOCK,
     BASELINE_COEF,
+    DESIGN_VERSION,
     EFFECT,
     EFFECT_GEO_SD,
     EFFECT_GEO_Z,
     NOISE_SD,
     ROAS_MULTIPLE,
     SATURATION,
+    SEASON_MEAN,
     Design,
     ModelSpec,
     build_design,
@@ -346,6 +348,7 @@ class FitResult:
                   "timing": self.timing,
                   "panel": {"source": self.panel.source, "sha256": self.panel.source_sha256,
                             "notes": self.panel.notes},
+                  "design_version": DESIGN_VERSION,
                   "saved_at": datetime.now(UTC).isoformat()}
         write_json(out / "model.json", config)
         write_json(out / "summary.json", self.summary())
@@ -377,6 +380,8 @@ class FitResult:
                     atomic_write(run / "draws.npz", lambda p: _save_draws(idata, p))
         design = build_design(panel, spec)
         _read_unprefixed_names(idata, design)
+        if config.get("design_version", 1) < DESIGN_VERSION:
+            _read_design_version_1(idata, design)
         return cls(spec=spec, panel=panel, design=design, idata=idata,
                    options=FitOptions(**config["options"]), timing=config["timing"])
 
@@ -411,3 +416,31 @@ def _read_unprefixed_names(idata: Any, design: Design) -> None:
             present = {k: v for k, v in renames.items() if k in data}
             if present:
                 setattr(idata, group, data.rename(present))
+
+
+def _read_design_version_1(idata: Any, design: Design) -> None:
+    """Fits saved before ``DESIGN_VERSION`` 2 used uncentred controls and, in geo models, shared
+    seasonal coefficients plus each geo's deviation: rewrite their baseline draws in today's
+    terms (the same expected KPI) so an older champion still loads and predicts."""
+    posterior = idata.posterior
+    coef = posterior[BASELINE_COEF].values                     # (chain, draw, P [+ F])
+    dims = posterior[BASELINE_COEF].dims
+    update = {}
+    pooling = design.season_pooling
+    if pooling is not None and coef.shape[-1] == len(design.baseline_names) + pooling.shape[1]:
+        n_fourier, n_geos = pooling.shape[1], design.n_geos
+        first = int(np.argmax(pooling.any(axis=1)))
+        shared = coef[..., first:first + n_fourier]
+        rest = coef[..., first + n_fourier:]
+        per_geo = rest[..., :n_geos * n_fourier] + np.tile(shared, n_geos)
+        coef = np.concatenate([coef[..., :first], per_geo, rest[..., n_geos * n_fourier:]],
+                              axis=-1)
+        update[SEASON_MEAN] = (dims[:2] + (f"{SEASON_MEAN}_dim_0",), shared)
+    names = design.baseline_names
+    controls = [names.index(c) for c in design.covariate_names[:len(design.covariate_center)]]
+    shift = coef[..., controls] @ (design.covariate_center / design.covariate_scale)
+    coef = coef.copy()
+    coef[..., :design.n_geos] += shift[..., None]              # intercept[g] columns come first
+    update[BASELINE_COEF] = (dims, coef)
+    stale = [BASELINE_COEF, *(d for d in dims[2:] if d in posterior.coords)]
+    idata.posterior = posterior.drop_vars(stale).assign(update)
