@@ -38,11 +38,23 @@ def model_dir() -> Path:
 @cache
 def native_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (elsewhere bfloat16 is emulated: slower)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = _cpu_flags()
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+@cache
+def onednn_bfloat16() -> bool:
+    """Whether oneDNN's bfloat16 kernels run on this CPU (AVX-NE-CONVERT, or AVX-512 BW, VL and
+    DQ): elsewhere packing them raises, and bfloat16 products take PyTorch's portable path."""
+    flags = set(_cpu_flags().split())
+    return "avx_ne_convert" in flags or {"avx512bw", "avx512vl", "avx512dq"} <= flags
+
+
+def _cpu_flags() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 class MiniLM:
@@ -87,7 +99,8 @@ class MiniLM:
         skips the per-call reorder, about 3x faster for a few tokens (``bench_memory``)."""
         import torch
 
-        return (self.precision == "bfloat16" and torch.backends.mkldnn.is_available()
+        return (self.precision == "bfloat16" and onednn_bfloat16()
+                and torch.backends.mkldnn.is_available()
                 and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
 
     @cached_property
