@@ -100,8 +100,8 @@ def test_a_model_without_carry_over_scores_lower_on_carry_over_data(tmp_path):
                                  ValidationOptions(placebo=False, refutations=False,
                                                    recovery=OFF))
     # The checks that judge the model, not the sampler: on a CPU where the right model's two
-    # short chains reached r-hat 1.045 (convergence 63 vs 83), its whole score (75.6) was within
-    # 5 of the wrong one's (72.5) while fit and calibration still told them apart by 14.
+    # short chains reached r-hat 1.04 (convergence 61-63 vs 83), its whole score (75-76) was
+    # within 5 of the wrong one's (72.5) while fit and calibration still told them apart by 14.
     # Measured there: right 81.8 (holdout MAPE 2.8%), no adstock 67.4.
     judged = {label: trust_score([c for c in v.checks if c.group != "convergence"]).score
               for label, v in scores.items()}

@@ -30,7 +30,7 @@ ADSTOCK, SATURATION, EFFECT = "adstock", "saturation", "effect"
 EFFECT_GEO_SD, EFFECT_GEO_Z, LAGGED = "effect_geo_sd", "effect_geo_z", "lagged"
 ROAS_MULTIPLE, ROAS_UNIT = "roas_multiple", "roas_unit"
 BASELINE_COEF, NOISE_SD, KPI, CALIBRATION = "baseline_coef", "sigma", "kpi", "calibration"
-# 2: controls centred on their mean; a geo model's seasonality centred on the shared shape
+# 2: a geo model's controls centred on their mean and seasonality on the shared shape
 DESIGN_VERSION = 2
 SEASON_MEAN = "season_mean"  # a geo model's shared seasonal shape, each geo's Fourier prior mean
 
@@ -364,14 +364,17 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
 
 def _covariate_scaling(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
     """Each control's scale (its largest absolute value, so a coefficient is the KPI change for
-    the control at its largest) and centre (its mean). Centred, a control that barely moves (a
-    price index near 1) is no longer a second intercept: uncentred, the two traded off along a
-    ridge (posterior correlation -0.998) that held a 3-geo fit to bulk ESS 22."""
+    the control at its largest) and, in a geo model, centre (its mean). Centred, a control that
+    barely moves (a price index near 1) is no longer a second intercept: uncentred, the two
+    traded off along a ridge (posterior correlation -0.998) that held a 3-geo fit to bulk ESS
+    22. National fits keep centre 0, as validated before (centred, the demo's fit drew one
+    divergent transition and was refused; not yet studied)."""
     if not panel.controls:
         return np.zeros(0), np.zeros(0)
     values = panel.control_values
     scale = np.abs(values).max(axis=(0, 1))
-    return np.where(scale > 0, scale, 1.0), values.mean(axis=(0, 1))
+    centre = values.mean(axis=(0, 1)) if len(panel.geos) > 1 else np.zeros(len(panel.controls))
+    return np.where(scale > 0, scale, 1.0), centre
 
 
 def _reference_roas(panel: Panel, media_share: float) -> float:
