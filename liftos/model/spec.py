@@ -276,7 +276,11 @@ class Design:
         blocks = [(onehot, [f"intercept[{g}]" for g in self.geos], 2.0)]
         if self.has_trend:
             blocks.append((onehot * trend, [f"trend[{g}]" for g in self.geos], 1.0))
+        pooling = None
         if G > 1:
+            first = sum(len(ns) for _, ns, _ in blocks)
+            pooling = np.zeros((first + G * n_fourier, n_fourier))
+            pooling[first:] = np.tile(np.eye(n_fourier), (G, 1))
             per_geo = onehot[:, :, None] * np.tile(self.fourier, (G, 1))[:, None, :]
             blocks.append((per_geo.reshape(G * T, -1),
                            [f"fourier[{g}][{k}]" for g in self.geos for k in range(n_fourier)],
@@ -285,11 +289,8 @@ class Design:
             blocks.append((self.fourier, [f"fourier[{k}]" for k in range(n_fourier)], 1.0))
         blocks.append((self.covariates.reshape(G * T, -1), list(self.covariate_names), 1.0))
         names = [n for _, ns, _ in blocks for n in ns]
-        pooling = None
-        if G > 1:
-            first = G * (2 if self.has_trend else 1)
-            pooling = np.zeros((len(names), n_fourier))
-            pooling[first:first + G * n_fourier] = np.tile(np.eye(n_fourier), (G, 1))
+        if pooling is not None:  # the controls' and events' rows, after the Fourier ones
+            pooling = np.vstack([pooling, np.zeros((len(names) - len(pooling), n_fourier))])
         return Baseline(matrix=np.concatenate([m for m, _, _ in blocks], axis=1), names=names,
                         sigma=np.concatenate([np.full(len(ns), s) for _, ns, s in blocks]),
                         pooling=pooling)
