@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from liftos.validation.checks import unconverged
 from liftos.validation.thresholds import THRESHOLDS as T
 
 
@@ -90,6 +91,7 @@ def _markdown(summary: dict[str, Any], curves: dict[str, dict],
     run, kpi, diag, fit = summary["run"], summary["kpi"], summary["diagnostics"], summary["fit"]
     data = run["data"]
     ratio = "ROAS" if kpi["kind"] == "revenue" else f"{kpi['name']} per unit of spend"
+    unsettled = unconverged(summary["channels"])
     lines = [
         f"# Marketing-mix report: {kpi['name']}",
         "",
@@ -106,6 +108,8 @@ def _markdown(summary: dict[str, Any], curves: dict[str, dict],
         flag = "" if ch["roas_plausible"] else " ⚠ outside template bounds"
         estimate = (f"{_num(ch['roas_mean'])} ({_num(ch['roas_hdi_low'])}–"
                     f"{_num(ch['roas_hdi_high'])}){flag}")
+        if name in unsettled:
+            estimate += f" ⚠ not converged ({unsettled[name]})"
         if name in unrecoverable:
             estimate = f"not recoverable on this spend (the fit says {estimate})"
         lines.append(f"| {name} | {ch['spend_total']:,.0f} | {ch['contribution_total_mean']:,.0f} "

@@ -270,3 +270,41 @@ def test_crps_vif_and_rolling_origins():
     assert [(train.n_weeks, scored.n_weeks) for train, scored in folds] == [
         (48, 52), (52, 56), (56, 60)]
     assert json.dumps([str(scored.dates[-1]) for _, scored in folds])
+
+
+def test_a_channel_whose_roas_has_not_converged_is_named_in_the_review_and_the_report(
+        synthetic_fit, tmp_path):
+    """Issue 15's 20-geo fit put display's ROAS at 2x its truth with r-hat 1.019: the worst
+    variable was all the review showed. Here the chains disagree on one channel's effect only:
+    the review's convergence checks and the report name that channel, and no other."""
+    import xarray as xr
+
+    from liftos.report import write_report
+    from liftos.validation.checks import review
+
+    rng = np.random.default_rng(0)
+    old = synthetic_fit.idata.posterior
+    posterior = xr.Dataset({    # 2 x 1000 independent draws with the synthetic fit's spread
+        name: (("chain", "draw", *value.dims[2:]),
+               value.mean(("chain", "draw")).values + value.std(("chain", "draw")).values
+               * rng.standard_normal((2, 1000, *value.shape[2:])))
+        for name, value in old.data_vars.items()})
+    block = synthetic_fit.design.blocks[0]
+    name = block.variable("effect")
+    effect = posterior[name].values.copy()
+    effect[1, :, 0] *= 1.5                  # chain 2 sits elsewhere for the block's first channel
+    posterior[name] = (posterior[name].dims, effect)
+    idata = synthetic_fit.idata.copy()
+    idata.posterior = posterior
+    fit = dataclasses.replace(synthetic_fit, idata=idata, _summary=None, _series=None)
+    stuck = fit.spec.channels[block.indices[0]]
+    channels = fit.summary()["channels"]
+    assert channels[stuck]["roas_rhat"] > 1.1
+    assert all(ch["roas_rhat"] < 1.05 for c, ch in channels.items() if c != stuck)
+    checks = {c.name: c for c in review(fit)}
+    assert not checks["r-hat"].passed
+    assert checks["r-hat"].detail.startswith(f"ROAS not converged: {stuck} (r-hat ")
+    assert checks["r-hat"].detail.count("(r-hat") == 1
+    report = write_report(fit, tmp_path).read_text()
+    rows = [line for line in report.splitlines() if "not converged" in line]
+    assert len(rows) == 1 and rows[0].startswith(f"| {stuck} |"), rows

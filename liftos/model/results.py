@@ -265,6 +265,7 @@ class FitResult:
         tot_low, tot_high = hdi(totals)
         share_low, share_high = hdi(shares)
         kpi = self.spec.template.kpi
+        mixing = self._roas_mixing(roas)
         channels: dict[str, Any] = {}
         for c, name in enumerate(self.spec.channels):
             config = self.spec.channel_config(name)
@@ -277,6 +278,7 @@ class FitResult:
                 "share_mean": float(shares[:, c].mean()), "share_hdi_low": float(share_low[c]),
                 "share_hdi_high": float(share_high[c]),
                 "spend_total": float(spend[c]),
+                "roas_rhat": mixing[c][0], "roas_ess_bulk": mixing[c][1],
                 "roas_bounds": list(config.roas_bounds),
                 "roas_plausible": bool(config.roas_bounds[0] <= roas[:, c].mean()
                                        <= config.roas_bounds[1]),
@@ -307,6 +309,19 @@ class FitResult:
             },
         }
         return self._summary
+
+    def _roas_mixing(self, roas: np.ndarray) -> list[tuple[float | None, float | None]]:
+        """r-hat and bulk ESS of each channel's ROAS draws ``(S, C)``. The number a reader acts
+        on can be unconverged while the worst-variable diagnostics look passable (an effect and
+        a saturation trading along a ridge); this names the channel. ``None`` with one chain."""
+        import arviz as az
+
+        chains = self.idata.posterior.sizes["chain"]
+        if chains < 2:
+            return [(None, None)] * roas.shape[1]
+        by_chain = roas.reshape(chains, -1, roas.shape[1])
+        return [(_finite(az.rhat(draws)), _finite(az.ess(draws, method="bulk")))
+                for draws in np.moveaxis(by_chain, -1, 0)]
 
     def control_effects(self) -> dict[str, dict[str, float]]:
         """Each control's weekly KPI change (all geos) per unit of the control, with its 94%
@@ -384,6 +399,12 @@ class FitResult:
             _read_design_version_1(idata, design)
         return cls(spec=spec, panel=panel, design=design, idata=idata,
                    options=FitOptions(**config["options"]), timing=config["timing"])
+
+
+def _finite(value: Any) -> float | None:
+    """A diagnostic as JSON can hold it: constant draws give NaN, stored as null."""
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 def _save_draws(idata: Any, path: Path) -> None:

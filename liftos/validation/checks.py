@@ -34,19 +34,35 @@ class Check(BaseModel):
 def review(result) -> list[Check]:
     """Every check that needs only the fit itself (no refit)."""
     summary = result.summary()
-    return [*_convergence(summary["diagnostics"]), _in_sample_fit(summary),
+    return [*_convergence(summary), _in_sample_fit(summary),
             _coverage(result), _negative_baseline(result), _plausible_roas(summary),
             _data_ratio(result), _collinearity(result), _prior_contraction(result)]
 
 
-def _convergence(d: dict[str, Any]) -> list[Check]:
+def unconverged(channels: dict[str, Any]) -> dict[str, str]:
+    """Channels whose ROAS draws have not converged (r-hat or bulk ESS past the thresholds),
+    each with its figures: their ROAS is not a number to act on."""
+    out = {}
+    for name, ch in channels.items():
+        rhat, ess = ch.get("roas_rhat"), ch.get("roas_ess_bulk")
+        if (rhat is not None and rhat > T.rhat_ok) or (ess is not None and ess < T.ess_ok):
+            out[name] = f"r-hat {rhat:.3f}, bulk ESS {ess:.0f}"
+    return out
+
+
+def _convergence(summary: dict[str, Any]) -> list[Check]:
+    d = summary["diagnostics"]
     rhat, ess, div = d["rhat_max"], d["ess_bulk_min"], d["divergences"]
+    unsettled = unconverged(summary["channels"])
+    detail = ("ROAS not converged: " + "; ".join(f"{c} ({why})" for c, why in unsettled.items())
+              if unsettled else "")
     return [
         Check(name="r-hat", group="convergence", value=rhat, threshold=f"<= {T.rhat_ok}",
-              passed=rhat <= T.rhat_ok,
+              passed=rhat <= T.rhat_ok, detail=detail if rhat > T.rhat_ok else "",
               score=float(np.clip((T.rhat_bad - rhat) / (T.rhat_bad - T.rhat_ok), 0, 1))),
         Check(name="bulk ESS", group="convergence", value=ess, threshold=f">= {T.ess_ok}",
-              passed=ess >= T.ess_ok, score=float(min(1.0, ess / T.ess_ok))),
+              passed=ess >= T.ess_ok, detail=detail if ess < T.ess_ok else "",
+              score=float(min(1.0, ess / T.ess_ok))),
         Check(name="divergences", group="convergence", value=float(div), threshold="0",
               passed=div == 0, score=1.0 if div == 0 else 0.0,
               detail="a run with divergences cannot become champion"),
