@@ -75,6 +75,8 @@ class ChannelEstimate(BaseModel):
     roas_bounds: list[float]
     roas_plausible: bool
     not_recoverable: str | None = Field(description="why no number is published, if so")
+    not_converged: str | None = Field(
+        None, description="the ROAS draws' r-hat and bulk ESS when past the review's thresholds")
 
 
 class DataWindow(BaseModel):

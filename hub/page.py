@@ -151,7 +151,11 @@ def channels(api: Api, tenant: str, me: dict) -> None:
                          f"contribution ({kpi['unit']})": "", "share of media": "",
                          "spend": f"{ch['spend_total']:,.0f}"})
             continue
-        rows.append({"channel": name, ratio: f"{ch['roas_mean']:.2f}",
+        unsettled = ch.get("not_converged")
+        if unsettled:
+            held.append(f"**{name}**: its {ratio} has not converged ({unsettled})")
+        rows.append({"channel": name,
+                     ratio: f"{ch['roas_mean']:.2f}" + (" ⚠ not converged" if unsettled else ""),
                      "94% interval": f"{ch['roas_hdi_low']:.2f} – {ch['roas_hdi_high']:.2f}",
                      f"contribution ({kpi['unit']})": f"{ch['contribution_total_mean']:,.0f}",
                      "share of media": f"{ch['share_mean']:.1%}",

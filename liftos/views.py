@@ -18,6 +18,7 @@ from liftos.home import DataHome
 from liftos.ingest.jsonshape import DRIFT_LOG
 from liftos.planning.audit import ChainBroken, DecisionLog
 from liftos.tenancy import available_tenants
+from liftos.validation.checks import unconverged
 from liftos.validation.runner import load_validation, not_recoverable
 from liftos.validation.trust import TRUST_THRESHOLD
 
@@ -56,12 +57,14 @@ class TenantViews:
         if champion is None:
             return None
         summary, held = _summary(champion["fit_dir"]), not_recoverable(champion["fit_dir"])
+        unsettled = unconverged(summary["channels"])
         channels = {}
         for name, entry in summary["channels"].items():
             shown = {k: v for k, v in entry.items() if k not in ("adstock", "saturation")}
             if name in held:
                 shown.update({k: None for k in ESTIMATES if k in shown})
-            channels[name] = {**shown, "not_recoverable": held.get(name)}
+            channels[name] = {**shown, "not_recoverable": held.get(name),
+                              "not_converged": unsettled.get(name)}
         return {"tenant": tenant, "fit": Path(champion["fit_dir"]).name,
                 "trust_score": champion.get("trust_score"), "kpi": summary["kpi"],
                 "channels": channels, "controls": summary.get("controls", {}),

@@ -138,6 +138,10 @@ def test_model_numbers_are_the_champions_and_an_unrecoverable_channel_has_none(a
     assert model["channels"]["search"]["not_recoverable"] is None
     assert model["channels"]["tv"]["roas_mean"] is None
     assert model["channels"]["tv"]["not_recoverable"] == "error 55% on known truths"
+    # The synthetic champion holds 2 x 100 draws: search's ROAS ESS is below the review's 400.
+    ess = summary["channels"]["search"]["roas_ess_bulk"]
+    assert ess < 400
+    assert model["channels"]["search"]["not_converged"].endswith(f"bulk ESS {ess:.0f}")
     assert str(fit_dir) not in json.dumps(model)  # no server paths
     curves = client.get("/v1/tenants/acme/curves", headers=headers).json()
     assert "tv" not in curves["curves"] and "search" in curves["curves"]
