@@ -97,6 +97,8 @@ def _diagnostics(fit) -> dict:
 
 def _recovery(fit, simulation) -> dict:
     """Relative ROAS error and HDI coverage, national and per geo, against the truth."""
+    from liftos.model.results import hdi
+
     spend = simulation.spend.sum(axis=1)                                  # (G, C)
     true_geo = simulation.contributions.sum(axis=1) / spend
     true_total = simulation.contributions.sum(axis=(0, 1)) / spend.sum(axis=0)
@@ -108,7 +110,7 @@ def _recovery(fit, simulation) -> dict:
     out = {}
     for label, draws, truth in (("total", np.concatenate(total_draws), true_total),
                                 ("geo", np.concatenate(geo_draws), true_geo)):
-        low, high = np.quantile(draws, [0.03, 0.97], axis=0)
+        low, high = hdi(draws)
         error = np.abs(draws.mean(axis=0) - truth) / truth
         out[f"{label}_roas_error_median"] = float(np.median(error))
         out[f"{label}_roas_error_max"] = float(error.max())
