@@ -46,7 +46,8 @@ def unconverged(channels: dict[str, Any]) -> dict[str, str]:
     for name, ch in channels.items():
         rhat, ess = ch.get("roas_rhat"), ch.get("roas_ess_bulk")
         if (rhat is not None and rhat > T.rhat_ok) or (ess is not None and ess < T.ess_ok):
-            out[name] = f"r-hat {rhat:.3f}, bulk ESS {ess:.0f}"
+            out[name] = (f"r-hat {'n/a' if rhat is None else f'{rhat:.3f}'}, "
+                         f"bulk ESS {'n/a' if ess is None else f'{ess:.0f}'}")
     return out
 
 
