@@ -94,7 +94,8 @@ def test_gradients_match_finite_differences(response):
         "the data's, not the planner's: the 4 channels' true marginal ROAS lie within 41% of "
         "each other and the fit puts social's at 0.00037 against a true 0.00062 (its ROAS "
         "HDI spans 3.5x and holds the truth), so the plan cuts social and earns 32% of the "
-        "true optimum")))])
+        "true optimum"))),
+    ("education", 4), ("education", 5)])
 def test_plans_from_a_fit_earn_most_of_the_true_optimum(tmp_path, template_name, seed):
     """Judged on the simulator's truth: the model's plan's true uplift is positive and at
     least 60% of what the truth's own optimum earns under the same constraints."""
