@@ -60,6 +60,17 @@ class Seasonality(_Strict):
     yearly_fourier_order: int = Field(2, ge=0, le=10)
 
 
+class Level(_Strict):
+    """A baseline level that moves: piecewise linear through ``knots`` evenly spaced knots over
+    the fitted weeks, each step's prior Normal(0, ``step_sd``) on the scaled KPI (a random walk
+    at the knots). A level break or a drifting baseline is then not blamed on media that moved
+    at the same time. ``knots`` is fixed, not per week, so one more week of data keeps the
+    compiled model. 0: the level is the intercept and the linear trend only."""
+
+    knots: int = Field(0, ge=0, le=52)
+    step_sd: float = Field(0.05, gt=0)
+
+
 POSITIVE_PRIORS = frozenset({"LogNormal", "Gamma", "HalfNormal"})
 
 
@@ -150,6 +161,7 @@ class Template(_Strict):
     week_start: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
     seasonality: Seasonality = Field(default_factory=Seasonality)
     trend: bool = True
+    level: Level = Field(default_factory=Level)
     channel_defaults: ChannelConfig = Field(default_factory=ChannelConfig)
     # The share of the KPI media drives in a typical business: centres roas_prior.
     media_share: float = Field(0.3, gt=0, lt=1)

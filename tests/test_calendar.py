@@ -5,7 +5,13 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from liftos.features.calendar import event_dummies, fourier_features, linear_trend, to_weekly
+from liftos.features.calendar import (
+    event_dummies,
+    fourier_features,
+    level_steps,
+    linear_trend,
+    to_weekly,
+)
 
 
 def daily_frame(days=28, start=date(2024, 1, 1)):
@@ -41,3 +47,34 @@ def test_trend_and_events():
     np.testing.assert_allclose(linear_trend(later, weeks[0], weeks[-1]), [1.5])
     flags = event_dummies(weeks, {"sale": ["2024-01-10"], "launch": ["2024-01-15", "2024-01-02"]})
     np.testing.assert_array_equal(flags, [[0, 1], [1, 0], [0, 1]])
+
+
+def test_level_steps_ramp_between_knots_and_hold_the_last_level_after_the_data():
+    steps = level_steps(np.array([0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5]), knots=4)
+    np.testing.assert_allclose(steps, [[0, 0, 0, 0], [0.5, 0, 0, 0], [1, 0, 0, 0],
+                                       [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1],
+                                       [1, 1, 1, 1]])
+
+
+def test_a_moving_level_is_part_of_the_baseline_and_extends_past_the_fitted_weeks(demo_panel):
+    """Its steps are baseline columns with their own prior sd, so every consumer of the baseline
+    (predictions, refutations, recovery) sees the level; a design for later weeks built on the
+    fitted one keeps the level where the data left it."""
+    from liftos.config import Level
+    from liftos.model.spec import ModelSpec, build_design
+
+    panel, template = demo_panel
+    fitted_weeks = panel.window(until=str(panel.dates[-9]))
+    plain = ModelSpec(template, panel.channels, panel.controls, "revenue")
+    moving = ModelSpec(template.model_copy(update={"level": Level(knots=6, step_sd=0.04)}),
+                       panel.channels, panel.controls, "revenue")
+    design = build_design(fitted_weeks, moving)
+    names = [n for n in design.baseline_names if n.startswith("level")]
+    assert names == [f"level[{panel.geos[0]}][{k}]" for k in range(6)]
+    columns = [design.baseline_names.index(n) for n in names]
+    np.testing.assert_allclose(design.baseline_prior_sigma[columns], 0.04)
+    assert moving.n_parameters(1) == plain.n_parameters(1) + 6
+    assert moving.signature(1, "nutpie") != plain.signature(1, "nutpie")
+    later = build_design(panel, moving, reference=design).baseline_matrix()[:, columns]
+    np.testing.assert_allclose(later[-8:], 1.0)
+    assert later[0].sum() == 0.0

@@ -309,3 +309,59 @@ def test_the_target_acceptance_rate_reaches_the_sampler(shared_data):
         result = mmm.fit(panel, spec, options)
         steps[target] = float(result.idata.sample_stats["step_size"].mean())
     assert steps[0.95] < 0.7 * steps[0.6], steps
+
+
+def _panel_with_a_level_break(folder, seed: int):
+    """156 weeks, two channels; at week 80 the baseline steps up 25% and channel ``a``'s budget
+    by 60%: the break and the spend move together, as when a launch and its campaign coincide."""
+    import pandas as pd
+
+    rng, weeks, brk = np.random.default_rng(seed), 156, 80
+    t = np.arange(weeks)
+
+    def wander():
+        out, shocks = np.zeros(weeks), rng.normal(0, 0.8, weeks)
+        for i in range(1, weeks):
+            out[i] = 0.6 * out[i - 1] + shocks[i]
+        return out
+
+    spend = {"a": 5000 * np.exp(0.3 * wander()) * np.where(t >= brk, 1.6, 1.0),
+             "b": 8000 * np.exp(0.3 * wander())}
+    roas, alpha, media = {"a": 2.0, "b": 1.5}, {"a": 0.3, "b": 0.5}, {}
+    for c, x in spend.items():
+        weights = alpha[c] ** np.arange(8)
+        carried = np.convolve(x, weights / weights.sum())[:weeks]
+        shape = 1 - np.exp(-carried / carried.mean())
+        media[c] = shape * roas[c] * x.sum() / shape.sum()
+    level = 60000 * (1 + 0.08 * np.sin(2 * np.pi * t / 52.18)) * np.where(t >= brk, 1.25, 1.0)
+    y = level + media["a"] + media["b"]
+    frame = pd.DataFrame({"date": pd.date_range("2022-01-03", periods=weeks, freq="7D")
+                          .strftime("%Y-%m-%d"),
+                          "y": (y + rng.normal(0, 0.04 * y.mean(), weeks)).round(2),
+                          **{c: x.round(2) for c, x in spend.items()}})
+    frame.to_csv(folder / "data.csv", index=False)
+    truth = {c: float(media[c].sum() / frame[c].sum()) for c in spend}
+    return load_panel(folder / "data.csv", ColumnSpec("date", "y", ("a", "b"), ())), truth
+
+
+def test_a_level_break_that_coincides_with_a_budget_rise_is_not_credited_to_media(tmp_path):
+    """Without a moving level the fit credits channel ``a`` with the baseline's step (its ROAS
+    ~1.8x the truth, the truth outside its HDI); with the level's knots both ROAS come back."""
+    from liftos.config import Level
+
+    options = FitOptions(draws=500, tune=500, chains=2, seed=1, progress=False)
+    generic = load_template("generic")
+    moving = ModelSpec(generic.model_copy(update={"level": Level(knots=12)}), ("a", "b"), (), "y")
+    for seed in (1, 2):
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        panel, truth = _panel_with_a_level_break(folder, seed)
+        if seed == 1:
+            still = mmm.fit(panel, ModelSpec(generic, ("a", "b"), (), "y"), options).summary()
+            assert still["channels"]["a"]["roas_hdi_low"] > 1.2 * truth["a"], still["channels"]
+        summary = mmm.fit(panel, moving, options).summary()
+        for channel, true in truth.items():
+            found = summary["channels"][channel]
+            assert abs(found["roas_mean"] / true - 1) < 0.2, (seed, channel, found, true)
+            assert found["roas_hdi_low"] <= true <= found["roas_hdi_high"], (seed, channel)
+        assert summary["diagnostics"]["rhat_max"] < 1.05

@@ -70,6 +70,15 @@ def linear_trend(dates: np.ndarray, start: np.datetime64 | None = None,
     return (days - start).astype(float) / span if span > 0 else np.zeros(len(days))
 
 
+def level_steps(trend: np.ndarray, knots: int) -> np.ndarray:
+    """``(T, knots)`` ramps over the trend's 0..1 scale: column j rises from 0 at j / knots to 1
+    at (j + 1) / knots. A coefficient per column is the level's change over that stretch, so
+    the level is piecewise linear through the knots; later weeks (trend > 1) keep the last
+    level, as a random walk would."""
+    edges = np.arange(knots) / knots
+    return np.clip((trend[:, None] - edges[None, :]) * knots, 0.0, 1.0)
+
+
 def event_dummies(week_starts: np.ndarray, event_dates: dict[str, Sequence[str]]) -> np.ndarray:
     """``(T, E)`` indicators: 1 in each week that contains one of the event's dates."""
     weeks = np.asarray(week_starts, dtype="datetime64[D]")

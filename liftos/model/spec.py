@@ -17,7 +17,7 @@ import numpy as np
 from liftos.config import ChannelConfig, Template
 from liftos.data import Panel
 from liftos.errors import InputError
-from liftos.features.calendar import event_dummies, fourier_features, linear_trend
+from liftos.features.calendar import event_dummies, fourier_features, level_steps, linear_trend
 from liftos.features.transforms import lagged
 
 MIN_ROWS_PER_PARAMETER = 2
@@ -150,7 +150,7 @@ class ModelSpec:
                           + len(self.channel_config(c).saturation.parameter_names) + 1
                           for c in self.channels)
         geo_terms = (n_geos + 1) * len(self.channels) if n_geos > 1 else 0
-        baseline = n_geos * (2 if self.template.trend else 1)
+        baseline = n_geos * (2 if self.template.trend else 1) + n_geos * self.template.level.knots
         seasonal = 2 * self.fourier_order * (1 + (n_geos if n_geos > 1 else 0))
         return (per_channel + geo_terms + baseline + seasonal
                 + len(self.controls) + len(self.events) + 1)
@@ -221,6 +221,8 @@ class Design:
     geos: list[str] = field(default_factory=list)
     covariate_names: list[str] = field(default_factory=list)
     has_trend: bool = True
+    level_knots: int = 0
+    level_step_sd: float = 0.05
     trend_span: tuple[np.datetime64, np.datetime64] | None = None
     calibration_mask: np.ndarray | None = None     # (K, N) rows inside each calibration window
     calibration_target: np.ndarray | None = None   # (K,) contribution / mean KPI scale
@@ -276,6 +278,12 @@ class Design:
         blocks = [(onehot, [f"intercept[{g}]" for g in self.geos], 2.0)]
         if self.has_trend:
             blocks.append((onehot * trend, [f"trend[{g}]" for g in self.geos], 1.0))
+        if self.level_knots:
+            steps = level_steps(self.trend, self.level_knots)  # (T, K)
+            per_geo = onehot[:, :, None] * np.tile(steps, (G, 1))[:, None, :]
+            blocks.append((per_geo.reshape(G * T, -1),
+                           [f"level[{g}][{k}]" for g in self.geos
+                            for k in range(self.level_knots)], self.level_step_sd))
         pooling = None
         if G > 1:
             first = sum(len(ns) for _, ns, _ in blocks)
@@ -358,6 +366,8 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         geos=list(panel.geos),
         covariate_names=[*panel.controls, *(f"event:{name}" for name in spec.events)],
         has_trend=spec.template.trend,
+        level_knots=spec.template.level.knots,
+        level_step_sd=spec.template.level.step_sd,
         reference_roas=_reference_roas(panel, spec.template.media_share),
         **_calibration_arrays(panel, spec, y_scale),
     )
