@@ -264,6 +264,10 @@ def stages_rows(found: dict) -> list[tuple[str, str, str]]:
         note = f"task - library, medians; library {1000 * row['library_s']:.1f} ms; target < 6 ms"
         table.append((f"Prefect overhead per stage, PostgreSQL server: {name}",
                       f"{1000 * (row['task_s'] - row['library_s']):.1f} ms", note))
+    if together := found.get("back_to_back"):
+        table.append(("Prefect, empty tasks back to back: CPU per task, all threads",
+                      f"{1000 * together['cpu_s']:.1f} ms",
+                      f"wall {1000 * together['wall_s']:.1f} ms per task"))
     return table
 
 
