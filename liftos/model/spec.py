@@ -223,7 +223,6 @@ class Design:
     has_trend: bool = True
     level_knots: int = 0
     level_step_sd: float = 0.05
-    level_projection: np.ndarray | None = None  # (1 + trend + F, K), see ``level_columns``
     trend_span: tuple[np.datetime64, np.datetime64] | None = None
     calibration_mask: np.ndarray | None = None     # (K, N) rows inside each calibration window
     calibration_target: np.ndarray | None = None   # (K,) contribution / mean KPI scale
@@ -280,7 +279,7 @@ class Design:
         if self.has_trend:
             blocks.append((onehot * trend, [f"trend[{g}]" for g in self.geos], 1.0))
         if self.level_knots:
-            steps = self.level_columns()  # (T, K)
+            steps = level_steps(self.trend, self.level_knots)  # (T, K)
             per_geo = onehot[:, :, None] * np.tile(steps, (G, 1))[:, None, :]
             blocks.append((per_geo.reshape(G * T, -1),
                            [f"level[{g}][{k}]" for g in self.geos
@@ -303,15 +302,6 @@ class Design:
         return Baseline(matrix=np.concatenate([m for m, _, _ in blocks], axis=1), names=names,
                         sigma=np.concatenate([np.full(len(ns), s) for _, ns, s in blocks]),
                         pooling=pooling)
-
-    def level_columns(self) -> np.ndarray:
-        """``(T, K)`` the level's ramps less what the intercept, the trend and the seasonality
-        already describe (a least-squares projection fixed on the fitted weeks). Raw ramps
-        overlap those terms, a ridge that cost four times the leapfrog steps per draw; the
-        projected ones span the same level with little posterior correlation. Later weeks
-        apply the fitted weeks' projection, so the level still holds its last value."""
-        base = _level_base(self.trend, self.fourier, self.has_trend)
-        return level_steps(self.trend, self.level_knots) - base @ self.level_projection
 
     def data_arrays(self) -> dict[str, np.ndarray]:
         """The values behind the model's ``pm.Data`` containers, by name.
@@ -358,16 +348,6 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         covariate_scale, covariate_center = _covariate_scaling(panel)
     controls = (panel.control_values - covariate_center) / covariate_scale
     events = event_dummies(panel.dates, spec.events)
-    fourier = fourier_features(panel.dates, spec.fourier_order)
-    trend = linear_trend(panel.dates, *trend_span)
-    knots = spec.template.level.knots
-    if reference is not None:
-        projection = reference.level_projection
-    elif knots:
-        base = _level_base(trend, fourier, spec.template.trend)
-        projection = np.linalg.lstsq(base, level_steps(trend, knots), rcond=None)[0]
-    else:
-        projection = None
     covariates = np.concatenate(
         [controls, np.broadcast_to(events, (panel.target.shape[0],) + events.shape)], axis=2)
     return Design(
@@ -379,8 +359,8 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         covariates=covariates,
         covariate_scale=covariate_scale,
         covariate_center=covariate_center,
-        fourier=fourier,
-        trend=trend,
+        fourier=fourier_features(panel.dates, spec.fourier_order),
+        trend=linear_trend(panel.dates, *trend_span),
         trend_span=trend_span,
         blocks=blocks,
         geos=list(panel.geos),
@@ -388,17 +368,9 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         has_trend=spec.template.trend,
         level_knots=spec.template.level.knots,
         level_step_sd=spec.template.level.step_sd,
-        level_projection=projection,
         reference_roas=_reference_roas(panel, spec.template.media_share),
         **_calibration_arrays(panel, spec, y_scale),
     )
-
-
-def _level_base(trend: np.ndarray, fourier: np.ndarray, has_trend: bool) -> np.ndarray:
-    """The shared baseline columns the level's ramps are projected off: 1, trend, Fourier."""
-    columns = [np.ones((len(trend), 1)), trend[:, None]] if has_trend else [
-        np.ones((len(trend), 1))]
-    return np.concatenate([*columns, fourier], axis=1)
 
 
 def _covariate_scaling(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
