@@ -64,8 +64,8 @@ def shared_data() -> Path:
 # short ones fill the gaps at the end instead of one worker finishing a long module alone.
 MODULE_SECONDS = {
     "test_postgres.py": 355, "test_cluster.py": 286, "test_validation.py": 212,
-    "test_orchestration.py": 210, "test_server_e2e.py": 203, "test_model.py": 167,
-    "test_install.py": 145, "test_planning.py": 140, "test_priors.py": 121,
+    "test_orchestration.py": 210, "test_server_e2e.py": 203, "test_model.py": 210,
+    "test_install.py": 145, "test_planning.py": 190, "test_priors.py": 121,
     "test_recovery.py": 118, "test_api.py": 104, "test_ingest_sources.py": 99,
     "test_embedded.py": 65, "test_hub.py": 55, "test_signals.py": 48, "test_cli.py": 47,
 }
