@@ -150,7 +150,7 @@ class ModelSpec:
                           + len(self.channel_config(c).saturation.parameter_names) + 1
                           for c in self.channels)
         geo_terms = (n_geos + 1) * len(self.channels) if n_geos > 1 else 0
-        baseline = n_geos * (2 if self.template.trend else 1) + n_geos * self.template.level.knots
+        baseline = n_geos * ((2 if self.template.trend else 1) + self.template.level.knots)
         seasonal = 2 * self.fourier_order * (1 + (n_geos if n_geos > 1 else 0))
         return (per_channel + geo_terms + baseline + seasonal
                 + len(self.controls) + len(self.events) + 1)
@@ -279,9 +279,7 @@ class Design:
         if self.has_trend:
             blocks.append((onehot * trend, [f"trend[{g}]" for g in self.geos], 1.0))
         if self.level_knots:
-            steps = level_steps(self.trend, self.level_knots)  # (T, K)
-            per_geo = onehot[:, :, None] * np.tile(steps, (G, 1))[:, None, :]
-            blocks.append((per_geo.reshape(G * T, -1),
+            blocks.append((_per_geo(onehot, level_steps(self.trend, self.level_knots)),
                            [f"level[{g}][{k}]" for g in self.geos
                             for k in range(self.level_knots)], self.level_step_sd))
         pooling = None
@@ -289,8 +287,7 @@ class Design:
             first = sum(len(ns) for _, ns, _ in blocks)
             pooling = np.zeros((first + G * n_fourier, n_fourier))
             pooling[first:] = np.tile(np.eye(n_fourier), (G, 1))
-            per_geo = onehot[:, :, None] * np.tile(self.fourier, (G, 1))[:, None, :]
-            blocks.append((per_geo.reshape(G * T, -1),
+            blocks.append((_per_geo(onehot, self.fourier),
                            [f"fourier[{g}][{k}]" for g in self.geos for k in range(n_fourier)],
                            GEO_SEASON_SIGMA))
         else:
@@ -371,6 +368,13 @@ def build_design(panel: Panel, spec: ModelSpec, source: str = "",
         reference_roas=_reference_roas(panel, spec.template.media_share),
         **_calibration_arrays(panel, spec, y_scale),
     )
+
+
+def _per_geo(onehot: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``(G * T, G * K)``: the shared ``(T, K)`` columns once per geo, zero in other geos'
+    rows (geo-major), so each geo gets its own coefficients on the same shape."""
+    G = onehot.shape[1]
+    return (onehot[:, :, None] * np.tile(columns, (G, 1))[:, None, :]).reshape(len(onehot), -1)
 
 
 def _covariate_scaling(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
