@@ -51,3 +51,17 @@ def test_correlated_panels_move_their_channels_together():
     logs = np.log(panel.frame[panel.channels].to_numpy())
     pairs = np.corrcoef(logs.T)[np.triu_indices(len(panel.channels), 1)]
     assert pairs.mean() > 0.5
+
+
+def test_the_bound_is_told_the_response_the_truth_was_made_from():
+    """``known_shapes`` regresses on ``Panel.response``: each channel's weekly contribution per
+    unit of ROAS, so response x recipe ROAS summed over weeks is the stated truth x spend."""
+    from accuracy_suite import known_shapes
+
+    panel = generate(recipe("wide", 1))
+    spend = panel.frame[panel.channels].to_numpy().sum(axis=0)
+    made = panel.response.sum(axis=0) * np.array(panel.scenario.roas)
+    assert made == pytest.approx([panel.truth[c] * s for c, s in zip(panel.channels, spend,
+                                                                    strict=True)], rel=1e-9)
+    bound = known_shapes(panel)["roas"]
+    assert all(low < estimate < high for estimate, low, high in bound.values())
