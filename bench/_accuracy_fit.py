@@ -32,15 +32,18 @@ def fit_liftos(folder: Path, channels: list[str], sampler: dict, template: str =
     from liftos.model import mmm
     from liftos.model.options import FitOptions
     from liftos.model.spec import ModelSpec
+    from liftos.validation.checks import ridges
 
     panel = load_panel(folder / "data.csv", ColumnSpec("date", "y", tuple(channels),
                                                        tuple(CONTROLS)))
     spec = ModelSpec(load_template(template or "generic"), tuple(channels), tuple(CONTROLS), "y")
     options = FitOptions(**sampler, progress=False, mass_matrix=mass_matrix or "diag")
-    summary = mmm.fit(panel, spec, options).summary()
+    result = mmm.fit(panel, spec, options)
+    summary = result.summary()
     found = summary["channels"]
     return {"roas": {c: [found[c]["roas_mean"], found[c]["roas_hdi_low"],
                          found[c]["roas_hdi_high"]] for c in channels},
+            "ridges": ridges(result),
             "rhat_max": summary["diagnostics"]["rhat_max"],
             "ess_bulk_min": summary["diagnostics"]["ess_bulk_min"],
             "divergences": summary["diagnostics"]["divergences"]}

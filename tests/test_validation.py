@@ -308,3 +308,50 @@ def test_a_channel_whose_roas_has_not_converged_is_named_in_the_review_and_the_r
     report = write_report(fit, tmp_path).read_text()
     rows = [line for line in report.splitlines() if "not converged" in line]
     assert len(rows) == 1 and rows[0].startswith(f"| {stuck} |"), rows
+
+
+def _slid(fit, along_ridge: bool):
+    """``fit`` with its first channel's effect draws moved to its prior's 99.5th percentile and
+    its saturation draws moving with them (one shared shock per draw) if ``along_ridge``, else
+    held by the data (1% spread of their own)."""
+    import pymc as pm
+
+    block = fit.design.blocks[0]
+    prior = block.configs[0].effect_prior
+    far = np.quantile(pm.draw(getattr(pm, prior.dist).dist(**prior.params), draws=4000,
+                              random_seed=1), 0.995)
+    shock = np.random.default_rng(2).standard_normal((2, 100))
+    posterior = fit.idata.posterior.copy()
+    effect = posterior[block.variable("effect")].values.copy()
+    effect[:, :, 0] = far * np.exp(0.05 * shock)
+    posterior[block.variable("effect")] = (posterior[block.variable("effect")].dims, effect)
+    name = block.variable("saturation", block.saturation.parameter_names[0])
+    bend = posterior[name].values.copy()
+    own = np.random.default_rng(3).standard_normal((2, 100))
+    bend[:, :, 0] = bend[:, :, 0].mean() * np.exp(0.3 * shock if along_ridge else 0.01 * own)
+    posterior[name] = (posterior[name].dims, bend)
+    idata = fit.idata.copy()
+    idata.posterior = posterior
+    return dataclasses.replace(fit, idata=idata, _summary=None, _series=None), \
+        fit.spec.channels[block.indices[0]]
+
+
+def test_a_channel_slid_along_a_saturation_ridge_into_its_priors_tail_is_not_promoted(
+        synthetic_fit):
+    """Issue 15's 20-geo fit put display's ROAS at 2x its truth, outside its HDI, and nothing
+    said so. A channel whose posterior sits in its prior's far tail while its ROAS moves with
+    its saturation is named by the review, and the gate refuses the fit; far from the prior
+    alone (the data can say so) is not flagged."""
+    from liftos.validation.checks import RIDGE, review
+
+    assert {c.name: c for c in review(synthetic_fit)}[RIDGE].passed
+    slid, channel = _slid(synthetic_fit, along_ridge=True)
+    check = {c.name: c for c in review(slid)}[RIDGE]
+    assert not check.passed and check.detail.startswith(f"{channel} (posterior median at its "
+                                                        f"prior's 99.")
+    assert check.detail.count("corr") == 1
+    validation = {**_validation(90), "checks": [c.model_dump() for c in review(slid)]}
+    decision = champion_decision(validation, None)
+    assert not decision.promote and channel in decision.reasons[0]
+    alone, _ = _slid(synthetic_fit, along_ridge=False)
+    assert {c.name: c for c in review(alone)}[RIDGE].passed

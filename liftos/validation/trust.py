@@ -7,7 +7,7 @@ Score = weighted mean of the check groups' mean scores (each check scores 0–1)
 | convergence | 30 | r-hat, bulk ESS, divergences |
 | fit | 25 | in-sample R2; holdout MAPE and R2 |
 | calibration | 20 | predictive coverage in and out of sample; lift-test agreement |
-| plausibility | 15 | ROAS in bounds, negative baseline, data/parameter ratio, VIF, prior contraction |
+| plausibility | 15 | ROAS in bounds, negative baseline, data/parameter ratio, VIF, prior contraction, saturation ridge |
 | refutation | 10 | placebo share, time shuffle, shifted windows, simulated twin, confounding |
 | recovery | 20 | known truths on the tenant's own spend: coverage, median ROAS error, channels lost |
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from liftos.validation.checks import Check
+from liftos.validation.checks import RIDGE, Check
 from liftos.validation.recovery import Recovery
 from liftos.validation.thresholds import THRESHOLDS
 
@@ -54,8 +54,10 @@ def champion_decision(challenger: dict, champion: dict | None,
                       threshold: float = TRUST_THRESHOLD,
                       tolerance: float = THRESHOLDS.out_of_sample_tolerance) -> Decision:
     """A challenger replaces the champion only if it is trustworthy (score >= threshold, its
-    recovery on known truths within the template's limits, no divergences) and not worse out of sample (holdout MAPE within ``tolerance`` of the
-    champion's). ``challenger``/``champion`` are ``validation.json`` contents."""
+    recovery on known truths within the template's limits, no channel off its prior along a
+    saturation ridge, no divergences) and not worse out of sample (holdout MAPE within
+    ``tolerance`` of the champion's). ``challenger``/``champion`` are ``validation.json``
+    contents."""
     reasons = []
     score = challenger["trust"]["score"]
     if score < threshold:
@@ -64,6 +66,9 @@ def champion_decision(challenger: dict, champion: dict | None,
         refusal = Recovery.model_validate(challenger["recovery"]).refusal()
         if refusal:
             reasons.append(refusal)
+    ridge = _failed_detail(challenger, RIDGE)
+    if ridge:
+        reasons.append(f"ROAS off its prior along a saturation ridge: {ridge}")
     divergences = _check_value(challenger, "divergences")
     if divergences:
         reasons.append(f"{divergences:.0f} divergent transitions: the posterior is unreliable")
@@ -79,3 +84,11 @@ def _check_value(validation: dict, name: str) -> float | None:
         if check["name"] == name:
             return check["value"]
     return None
+
+
+def _failed_detail(validation: dict, name: str) -> str:
+    """The detail of the check ``name`` where it failed (checks from before it existed pass)."""
+    for check in validation["checks"]:
+        if check["name"] == name and not check.get("passed", True):
+            return check["detail"]
+    return ""
