@@ -1,7 +1,9 @@
 """One engine's process for the accuracy suite: fits every scenario folder given, in order,
 and writes ``<engine>.json`` beside each one's data (a rerun skips folders that have it).
 
-    python bench/_accuracy_fit.py ENGINE DRAWS TUNE CHAINS SEED FOLDER [FOLDER ...]
+    python bench/_accuracy_fit.py ENGINE DRAWS TUNE CHAINS SEED TARGET FOLDER [FOLDER ...]
+
+TARGET is the target acceptance for every engine, or ``default`` for each one's own.
 
 ENGINE is ``liftos`` (the product's generic template, as a new tenant gets it; ``liftos@FILE``
 fits with the template FILE instead and writes ``liftos@<its stem>.json``; ``+low_rank`` after
@@ -59,7 +61,8 @@ def fit_pymc_marketing(folder: Path, channels: list[str], sampler: dict) -> dict
                 yearly_seasonality=2)
     model.fit(frame.drop(columns=["y"]), frame["y"], nuts_sampler="nutpie",
               chains=sampler["chains"], draws=sampler["draws"], tune=sampler["tune"],
-              random_seed=sampler["seed"], progressbar=False)
+              random_seed=sampler["seed"], progressbar=False,
+              **{k: v for k, v in sampler.items() if k == "target_accept"})
     contribution = model.compute_channel_contribution_original_scale()
     roas = contribution.sum("date") / frame[channels].sum().values
     samples = roas.stack(sample=("chain", "draw")).transpose("sample", "channel").values
@@ -77,8 +80,10 @@ def fit_pymc_marketing(folder: Path, channels: list[str], sampler: dict) -> dict
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    engine, draws, tune, chains, seed, *folders = sys.argv[1:]
+    engine, draws, tune, chains, seed, target, *folders = sys.argv[1:]
     sampler = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed)}
+    if target != "default":  # each engine's own target acceptance unless one is set for all
+        sampler["target_accept"] = float(target)
     label = result_label(engine)
     engine, template, mass_matrix = engine_parts(engine)
     if engine != "liftos" and (template or mass_matrix):

@@ -14,6 +14,7 @@ ROAS unknown to any model that must also learn the shapes.
 
     .venv/bin/python bench/bench_accuracy.py [--engines liftos,pymc-marketing,known-shapes]
         [--families standard,foreign] [--seeds 1,2] [--draws 1000 --tune 1000 --chains 4]
+        [--target-accept 0.95]
         [--out bench/results/accuracy]
 
 Fits are written beside each panel (``<out>/<scenario>/<engine>.json``): an interrupted run
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--target-accept", default="default",
+                        help="NUTS target acceptance for every engine (default: each one's own)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "accuracy")
     parser.add_argument("--report", action="store_true", help="print the table, fit nothing")
     args = parser.parse_args()
@@ -57,6 +60,7 @@ def main() -> None:
                 continue
             subprocess.run([sys.executable, str(HERE / "_accuracy_fit.py"), engine,
                             str(args.draws), str(args.tune), str(args.chains), str(args.seed),
+                            args.target_accept,
                             *map(str, folders)], check=True)
     rows = table(folders, engines)
     (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
