@@ -178,15 +178,15 @@ def ridges(result) -> dict[str, tuple[float, float]]:
     and a log saturation parameter over the draws (a ridge: the data fix their product, not
     each)."""
     roas = np.log(np.maximum(result.roas_draws(), 1e-12))
-    out = {}
+    ridge = {}
     for block in result.design.blocks:
         bends = [np.log(np.maximum(result.draws(block.variable(SATURATION, p)), 1e-12))
                  for p in block.saturation.parameter_names]
         for j, c in enumerate(block.indices):
-            out[result.spec.channels[c]] = max(
+            ridge[result.spec.channels[c]] = max(
                 (abs(float(np.corrcoef(roas[:, c], bend[:, j])[0, 1])) for bend in bends),
                 default=0.0)
-    return {channel: (float((prior < np.median(posterior)).mean()), out[channel])
+    return {channel: (float((prior < np.median(posterior)).mean()), ridge[channel])
             for channel, prior, posterior in _priced_draws(result)}
 
 

@@ -68,7 +68,7 @@ def champion_decision(challenger: dict, champion: dict | None,
             reasons.append(refusal)
     ridge = _failed_detail(challenger, RIDGE)
     if ridge:
-        reasons.append(f"ROAS off its prior along a saturation ridge: {ridge}")
+        reasons.append(f"{RIDGE}: {ridge}")
     divergences = _check_value(challenger, "divergences")
     if divergences:
         reasons.append(f"{divergences:.0f} divergent transitions: the posterior is unreliable")
