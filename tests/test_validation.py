@@ -296,7 +296,8 @@ def test_a_channel_whose_roas_has_not_converged_is_named_in_the_review_and_the_r
     posterior[name] = (posterior[name].dims, effect)
     idata = synthetic_fit.idata.copy()
     idata.posterior = posterior
-    fit = dataclasses.replace(synthetic_fit, idata=idata, _summary=None, _series=None)
+    fit = dataclasses.replace(synthetic_fit, idata=idata, _summary=None, _series=None,
+                              _totals=None)
     stuck = fit.spec.channels[block.indices[0]]
     channels = fit.summary()["channels"]
     assert channels[stuck]["roas_rhat"] > 1.1
@@ -332,7 +333,8 @@ def _slid(fit, along_ridge: bool):
     posterior[name] = (posterior[name].dims, bend)
     idata = fit.idata.copy()
     idata.posterior = posterior
-    return dataclasses.replace(fit, idata=idata, _summary=None, _series=None), \
+    return dataclasses.replace(fit, idata=idata, _summary=None, _series=None,
+                              _totals=None), \
         fit.spec.channels[block.indices[0]]
 
 

@@ -65,6 +65,7 @@ class FitResult:
     timing: dict[str, Any] = field(default_factory=dict)
     _summary: dict[str, Any] | None = None
     _series: dict[str, np.ndarray] | None = None
+    _totals: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------- draws
     @property
@@ -153,8 +154,12 @@ class FitResult:
 
     # ------------------------------------------------------------------------- summaries
     def contribution_totals(self) -> np.ndarray:
-        """Total contribution over the window per draw and channel: ``(S, C)``."""
-        return np.concatenate([self.contributions(i).sum(axis=(1, 2)) for i in self._chunks()])
+        """Total contribution over the window per draw and channel: ``(S, C)`` (computed once:
+        the summary, the model review and recovery all read it; 4.5 s at 20 geos x 8 channels)."""
+        if self._totals is None:
+            self._totals = np.concatenate([self.contributions(i).sum(axis=(1, 2))
+                                           for i in self._chunks()])
+        return self._totals
 
     def spend_totals(self) -> np.ndarray:
         return self.panel.spend.sum(axis=(0, 1))
