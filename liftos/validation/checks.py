@@ -8,6 +8,7 @@ the data-to-parameter ratio and collinearity (VIF) between channels.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import numpy as np
@@ -193,12 +194,20 @@ def ridges(result) -> dict[str, tuple[float, float]]:
 def _priced_draws(result):
     """Each channel's prior and posterior draws of the parameter its prior is on: its ROAS
     multiple where the template prices ROAS, else its raw effect."""
-    import pymc as pm
-
     for block in result.design.blocks:
         posterior = result.draws(block.variable(ROAS_MULTIPLE if block.roas_priced else EFFECT))
         for j, c in enumerate(block.indices):
             prior = block.configs[j].roas_prior or block.configs[j].effect_prior
-            draws = pm.draw(getattr(pm, prior.dist).dist(**prior.params), draws=4000,
-                            random_seed=0)
-            yield result.spec.channels[c], draws, posterior[:, j]
+            yield (result.spec.channels[c], _prior_sample(prior.dist, *prior.params.items()),
+                   posterior[:, j])
+
+
+@functools.lru_cache(maxsize=64)
+def _prior_sample(dist: str, *params: tuple[str, float]) -> np.ndarray:
+    """4,000 fixed-seed draws of a prior, sampled once per process (each ``pm.draw`` compiles
+    a function: ~70 ms, and every review reads each channel's prior twice)."""
+    import pymc as pm
+
+    draws = pm.draw(getattr(pm, dist).dist(**dict(params)), draws=4000, random_seed=0)
+    draws.flags.writeable = False
+    return draws
