@@ -1,7 +1,7 @@
 """Fit benchmark: LiftOS vs pymc-marketing 0.19.2 + nutpie on mmm_example.csv, same run.
 
 Each engine runs in its own process. "cold" means empty compile caches (a fresh pytensor
-compiledir and numba cache dir); "warm disk" means a new process reusing the caches the cold run
+base compiledir, which holds its numba cache of compiled ops, and numba cache dir); "warm disk" means a new process reusing the caches the cold run
 left, as a user's second command would. Prints a table and writes bench/results/fit.json.
 
     make bench        # or: .venv/bin/python bench/bench_fit.py [--draws 1000 --tune 1000 --chains 4]
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _fresh import compile_cache_env
 
 from liftos_app.cli.options import add_model_options
 
@@ -25,7 +26,7 @@ TRUE_ROAS = {"x1": 4968.0, "x2": 2275.0}
 
 
 def run(script: str, data: Path, args: argparse.Namespace, cache: Path) -> dict:
-    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache}", NUMBA_CACHE_DIR=str(cache / "numba"))
+    env = compile_cache_env(cache)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, str(HERE / script), str(data), str(args.draws),
                            str(args.tune), str(args.chains), str(args.seed)],
