@@ -46,6 +46,33 @@ def test_recovers_mmm_example_roas(example_fit):
     assert summary["fit"]["r2"] > 0.9
 
 
+def test_media_that_could_pass_for_an_intercept_does_not_trade_against_it(example_fit):
+    """A channel's contribution has a mean level the intercept could hold as well: uncentred,
+    the ROAS multiple and the intercept traded along a narrow diagonal ridge (this fit: bulk
+    ESS 420 and 416 of 2,000 draws). With the media term centred in the model, each moves on
+    its own (ESS ~1,600 and ~1,300)."""
+    import arviz as az
+
+    posterior = example_fit.idata.posterior
+    intercept = posterior["baseline_coef"].values[..., 0]          # (chain, draw)
+    multiples = posterior["roas_multiple_0"].values                 # (chain, draw, channel)
+    for name, draws in [("intercept", intercept)] + [
+            (f"roas_multiple[{c}]", multiples[..., c]) for c in range(multiples.shape[-1])]:
+        ess = float(az.ess(draws, method="bulk"))
+        assert ess >= 800, (name, ess)
+
+
+def test_the_baseline_holds_no_media_after_a_centred_fit(example_fit):
+    """The sampler sees media centred (its mean in the intercept); the stored intercept draws
+    are the uncentred model's, so baseline + contributions is the fitted KPI and the baseline
+    is what the KPI would be with no media."""
+    index = example_fit.band_index()
+    fitted = example_fit.baseline(index) + example_fit.contributions(index).sum(axis=-1)
+    y = example_fit.panel.target
+    level = example_fit.contributions(index).sum(axis=-1).mean()
+    assert abs(fitted.mean() - y.mean()) < 0.02 * level, (fitted.mean(), y.mean(), level)
+
+
 def test_summary_contract(example_fit):
     summary = example_fit.summary()
     for ch in summary["channels"].values():

@@ -133,6 +133,23 @@ class FitResult:
                                effect.reshape(posterior.sizes["chain"], posterior.sizes["draw"],
                                               -1))
 
+    def restore_intercepts(self) -> None:
+        """Rewrite the intercept draws of a model sampled with its media term and baseline
+        columns centred on each geo's level (``mmm._centred``, ``Design.column_levels``) to the
+        intercepts of the uncentred columns: the same expected KPI, so everything downstream
+        reads a baseline without media's mean in it, on the design's own columns."""
+        d, posterior = self.design, self.idata.posterior
+        levels, totals = [], []
+        for index in self._chunks():  # one pass also gives contribution_totals its draws
+            contributions = self.contributions(index)
+            levels.append(contributions.sum(axis=-1).mean(axis=2) / d.y_scale[None, :])
+            totals.append(contributions.sum(axis=(1, 2)))
+        self._totals = np.concatenate(totals)
+        coef = posterior[BASELINE_COEF].values.copy()            # (chain, draw, P)
+        media = np.concatenate(levels).reshape(coef.shape[:2] + (d.n_geos,))
+        coef[..., :d.n_geos] -= media + coef @ d.column_levels().T
+        posterior[BASELINE_COEF] = (posterior[BASELINE_COEF].dims, coef)
+
     def baseline(self, index: np.ndarray) -> np.ndarray:
         """Non-media part of the expected KPI in KPI units: ``(s, G, T)``."""
         d = self.design
@@ -470,3 +487,4 @@ def _read_design_version_1(idata: Any, design: Design) -> None:
     update[BASELINE_COEF] = (dims, coef)
     stale = [BASELINE_COEF, *(d for d in dims[2:] if d in posterior.coords)]
     idata.posterior = posterior.drop_vars(stale).assign(update)
+
