@@ -46,6 +46,7 @@ def fit_liftos(folder: Path, channels: list[str], sampler: dict, template: str =
     return {"roas": {c: [found[c]["roas_mean"], found[c]["roas_hdi_low"],
                          found[c]["roas_hdi_high"]] for c in channels},
             "ridges": ridges(result),
+            "loo": result.loo(),
             "rhat_max": summary["diagnostics"]["rhat_max"],
             "ess_bulk_min": summary["diagnostics"]["ess_bulk_min"],
             "divergences": summary["diagnostics"]["divergences"]}

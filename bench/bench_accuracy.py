@@ -17,6 +17,10 @@ ROAS unknown to any model that must also learn the shapes.
         [--target-accept 0.95]
         [--out bench/results/accuracy]
 
+The engine ``loo:A|B`` is the choice between forms the product could make without the truth:
+per panel, whichever of the engines A and B has the higher PSIS-LOO expected log predictive
+density (both must be fitted, in this run or before).
+
 Fits are written beside each panel (``<out>/<scenario>/<engine>.json``): an interrupted run
 resumes where it stopped, and ``--report`` prints the table from what is there.
 """
@@ -34,6 +38,7 @@ from accuracy_suite import FAMILIES, SEEDS, generate, known_shapes, recipe, resu
 
 HERE = Path(__file__).resolve().parent
 ENGINES = ("liftos", "pymc-marketing", "known-shapes")
+CHOICE = "loo:"  # loo:ENGINE|ENGINE: per panel, the candidate PSIS-LOO prefers
 
 
 def main() -> None:
@@ -58,10 +63,15 @@ def main() -> None:
             if engine == "known-shapes":
                 write_known_shapes(folders)
                 continue
+            if engine.startswith(CHOICE):
+                continue  # written from its candidates' fits below
             subprocess.run([sys.executable, str(HERE / "_accuracy_fit.py"), engine,
                             str(args.draws), str(args.tune), str(args.chains), str(args.seed),
                             args.target_accept,
                             *map(str, folders)], check=True)
+    for engine in engines:
+        if engine.startswith(CHOICE):
+            write_loo_choice(folders, engine)
     rows = table(folders, engines)
     (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
 
@@ -81,13 +91,40 @@ def write_known_shapes(folders: list[Path]) -> None:
         (folder / "known-shapes.json").write_text(json.dumps(fit, indent=1))
 
 
+def label(engine: str) -> str:
+    """An engine's results name; ``loo:A|B`` (the form PSIS-LOO prefers) gives ``loo(A,B)``."""
+    if engine.startswith(CHOICE):
+        return f"loo({','.join(map(result_label, engine[len(CHOICE):].split('|')))})"
+    return result_label(engine)
+
+
+def write_loo_choice(folders: list[Path], engine: str) -> None:
+    """Per panel, the candidate fit with the highest expected log predictive density (PSIS-LOO,
+    from the fits' own ``loo``), as the product would choose between forms without the truth;
+    its time is both fits' (each had to run)."""
+    candidates = [result_label(e) for e in engine[len(CHOICE):].split("|")]
+    tally = dict.fromkeys(candidates, 0)
+    for folder in folders:
+        paths = [folder / f"{name}.json" for name in candidates]
+        fits = [json.loads(path.read_text()) for path in paths if path.exists()]
+        if len(fits) < len(candidates) or any("loo" not in fit for fit in fits):
+            print(f"{label(engine)} {folder.name}: a candidate has no fit with its LOO")
+            continue
+        best = max(range(len(fits)), key=lambda i: fits[i]["loo"]["elpd"])
+        chosen = {**fits[best], "chosen": candidates[best],
+                  "wall_s": sum(fit["wall_s"] for fit in fits)}
+        (folder / f"{label(engine)}.json").write_text(json.dumps(chosen))
+        tally[candidates[best]] += 1
+    print(f"{label(engine)} chose: " + ", ".join(f"{k} {v}" for k, v in tally.items()))
+
+
 def table(folders: list[Path], engines: list[str]) -> list[dict]:
     """Print and return one row per family and engine, then the whole suite's."""
     groups: dict[str, list[Path]] = {}
     for folder in folders:
         groups.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
     groups["all"] = folders
-    rows = [row for family, members in groups.items() for engine in map(result_label, engines)
+    rows = [row for family, members in groups.items() for engine in map(label, engines)
             if (row := score(family, members, engine))]
     print(f"| family | engine | panels | channels | median ROAS error | inside 94% HDI | "
           f"worst r-hat | lowest bulk ESS | fits with divergences | median fit s |\n"

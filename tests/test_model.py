@@ -15,7 +15,7 @@ from liftos.config import load_template
 from liftos.data import ColumnSpec, load_panel
 from liftos.model import mmm
 from liftos.model.options import FitOptions
-from liftos.model.results import FitResult
+from liftos.model.results import FitResult, loo_difference
 from liftos.model.spec import ModelSpec
 from liftos.simulate import simulate
 
@@ -71,6 +71,18 @@ def test_the_baseline_holds_no_media_after_a_centred_fit(example_fit):
     y = example_fit.panel.target
     level = example_fit.contributions(index).sum(axis=-1).mean()
     assert abs(fitted.mean() - y.mean()) < 0.02 * level, (fitted.mean(), y.mean(), level)
+
+
+def test_psis_loo_prefers_the_model_that_has_the_trend_in_the_kpi(example_fit, shared_data):
+    """``loo`` is what compares two forms fitted to the same weeks: without the linear trend
+    mmm_example's KPI has, the model must predict left-out weeks worse, by more than four
+    standard errors of the paired difference."""
+    panel = load_panel(shared_data / "mmm_example.csv",
+                       ColumnSpec("date_week", "y", ("x1", "x2"), ("event_1", "event_2")))
+    flat = load_template("generic").model_copy(update={"trend": False})
+    spec = ModelSpec(flat, ("x1", "x2"), ("event_1", "event_2"), "y")
+    difference, se = loo_difference(example_fit, mmm.fit(panel, spec, FAST))
+    assert difference > 4 * se, (difference, se)
 
 
 def test_summary_contract(example_fit):
