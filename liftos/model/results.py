@@ -219,20 +219,20 @@ class FitResult:
         of the model fitted to the same data (higher is better; k > 0.7 makes it unreliable).
         Two fits' difference has its own standard error: see ``loo_difference``."""
         pointwise, pareto_k = self.loo_pointwise()
-        return {"elpd": float(pointwise.sum()),
-                "se": float(np.sqrt(len(pointwise) * pointwise.var())),
-                "pareto_k_max": float(pareto_k.max())}
+        elpd, se = _summed(pointwise)
+        return {"elpd": elpd, "se": se, "pareto_k_max": float(pareto_k.max())}
 
     def loo_pointwise(self) -> tuple[np.ndarray, np.ndarray]:
         """Each geo-week's PSIS-LOO expected log predictive density and Pareto k: ``(N,)``."""
         import arviz as az
+        from scipy.stats import norm
 
         d = self.design
         scale = d.y_scale[None, :, None]
         sigma = self.draws(NOISE_SD)
         log_lik = np.concatenate([
-            _normal_log_density(d.y[None], (self.baseline(i) + self.contributions(i).sum(axis=3))
-                                / scale, sigma[i, None, None])
+            norm.logpdf(d.y[None], (self.baseline(i) + self.contributions(i).sum(axis=3))
+                        / scale, sigma[i, None, None])
             for i in self._chunks()])                                 # (S, G, T)
         chains = self.idata.posterior.sizes["chain"]
         log_lik = log_lik.reshape(chains, -1, log_lik.shape[1] * log_lik.shape[2])
@@ -517,13 +517,13 @@ def _read_design_version_1(idata: Any, design: Design) -> None:
     idata.posterior = posterior.drop_vars(stale).assign(update)
 
 
-def _normal_log_density(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    return -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+def _summed(pointwise: np.ndarray) -> tuple[float, float]:
+    """A sum over weeks and its standard error, as ArviZ gives for an elpd."""
+    return float(pointwise.sum()), float(np.sqrt(len(pointwise) * pointwise.var()))
 
 
 def loo_difference(better: FitResult, other: FitResult) -> tuple[float, float]:
     """How much better ``better`` predicts a left-out week than ``other`` (same weeks), summed
     over weeks, and the standard error of that difference (paired by week, as ArviZ's
     ``compare``): far smaller than either fit's own, since both miss the same odd weeks."""
-    difference = better.loo_pointwise()[0] - other.loo_pointwise()[0]
-    return float(difference.sum()), float(np.sqrt(len(difference) * difference.var()))
+    return _summed(better.loo_pointwise()[0] - other.loo_pointwise()[0])
